@@ -1,0 +1,1 @@
+"""The AWS provider for the machine controller: an ``mcm.driver`` implementation on boto3 (to come)."""
