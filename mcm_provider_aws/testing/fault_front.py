@@ -1,0 +1,437 @@
+"""`FaultFront`: an HTTP proxy in front of an EC2 endpoint that fails, slows and throttles calls.
+
+moto has no fault injection (aws-provider spec §9.5), so tests and benchmarks talk to moto through
+this front instead. It is a stdlib ``ThreadingHTTPServer`` on a loopback port that forwards every
+request to the upstream endpoint with ``http.client`` and relays the answer unchanged, except where
+a test asked otherwise. Requests are told apart by the EC2 query protocol's ``Action`` parameter
+(form body or query string). What it promises:
+
+- **Faults.** `FaultFront.fail_next` makes the next *count* calls of an action (optionally only
+  those whose parameters match) answer with an AWS error *code* and *message* at HTTP *status*, in
+  EC2's XML error shape, so botocore raises ``ClientError`` with exactly that code. The upstream
+  never sees them. Faults armed for one action are consumed in the order they were armed.
+- **Latency.** `FaultFront.set_latency` delays every call of an action (or of all actions) by the
+  given seconds, through the injected *sleep* (``time.sleep`` by default), before anything else
+  happens to it.
+- **Throttling.** `FaultFront.throttle` puts a token bucket (*rate* tokens per second, holding at
+  most *burst*, full at first) in front of an action or of all actions; a call that finds an empty
+  bucket is answered ``RequestLimitExceeded`` (HTTP 503), as EC2 answers. Time is read through
+  the injected *monotonic* (``time.monotonic`` by default). A call must find a token in every
+  bucket that applies to it, and takes one from each only then.
+- **Counts.** Every call with an ``Action`` is counted per action (`FaultFront.counts`):
+  ``total``; ``throttled``; ``failed``, the calls answered with any other error (``injected``
+  ones, and the upstream's own). Requests without an ``Action`` (moto's ``/moto-api``) are
+  forwarded and not counted.
+- `FaultFront.reset` forgets faults, latencies, buckets and counts. Every method is thread-safe;
+  the server answers each connection on its own thread.
+
+Nothing here knows moto: any EC2-compatible upstream works. Durations are float seconds.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import logging
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+from xml.sax.saxutils import escape
+
+import attrs
+
+logger = logging.getLogger(__name__)
+
+THROTTLE_CODE = "RequestLimitExceeded"
+THROTTLE_STATUS = 503
+
+_SHUTDOWN_POLL = 0.05  # how often the serving thread checks for `stop`
+_ALL = ""  # the key of settings that apply to every action
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
+
+@attrs.frozen
+class ActionCounts:
+    """The calls of one action the front saw."""
+
+    total: int = 0
+    failed: int = 0
+    """Answered with an error other than throttling: injected, or from the upstream."""
+    throttled: int = 0
+    injected: int = 0
+    """Of ``failed``: the faults the front injected."""
+
+
+@attrs.frozen(kw_only=True)
+class _Fault:
+    code: str
+    message: str
+    status: int
+    remaining: int | None  # None: until cleared
+    match: Mapping[str, str]
+
+    def matches(self, params: Mapping[str, str]) -> bool:
+        return all(params.get(key) == value for key, value in self.match.items())
+
+
+class _Bucket:
+    """A token bucket: *rate* tokens per second, at most *burst*, full at first."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.last = now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.last) * self.rate)
+        self.last = now
+
+
+@attrs.frozen
+class _Verdict:
+    """What to do with one call, decided under the lock."""
+
+    latency: float
+    throttled: bool
+    fault: _Fault | None
+
+
+class FaultFront:
+    """A fault-injecting HTTP front for an EC2 endpoint; see the module docstring."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,  # 0: any free port; read `url` after `start`
+        sleep: Callable[[float], None] = time.sleep,  # a recorder in tests
+        monotonic: Callable[[], float] = time.monotonic,  # a fake time in tests
+        upstream_timeout: float = 60.0,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise ValueError(f"upstream must be an http:// URL, not {upstream!r}")
+        self.upstream = upstream
+        self._upstream_host = parsed.hostname
+        self._upstream_port = parsed.port or 80
+        self._upstream_timeout = upstream_timeout
+        self._host = host
+        self._port = port
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._latency: dict[str, float] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._counts: dict[str, ActionCounts] = {}
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the front; the port is known once started."""
+        if self._server is None:
+            raise RuntimeError("the fault front is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the fault front is already running")
+        server = http.server.ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL},
+            name="ec2 fault front",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.info("EC2 fault front on %s, forwarding to %s", self.url, self.upstream)
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- controls ---------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        action: str,
+        code: str,
+        *,
+        message: str | None = None,
+        status: int = 400,
+        count: int | None = 1,  # None: every call until `clear_faults` or `reset`
+        match: Mapping[str, str] | None = None,  # e.g. {"InstanceType": "p5.48xlarge"}
+    ) -> None:
+        """Answer the next *count* calls of *action* whose parameters include *match* with an
+        AWS error. Keep *status* below 500 for one-shot failures: botocore retries 5xx answers."""
+        if count is not None and count < 1:
+            raise ValueError("count must be positive (or None for every call)")
+        fault = _Fault(
+            code=code,
+            message=message if message is not None else code,
+            status=status,
+            remaining=count,
+            match=dict(match or {}),
+        )
+        with self._lock:
+            self._faults.setdefault(action, []).append(fault)
+
+    def clear_faults(self, action: str | None = None) -> None:
+        """Disarm the faults of *action* (all if None)."""
+        with self._lock:
+            if action is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(action, None)
+
+    def set_latency(self, seconds: float, *, action: str | None = None) -> None:
+        """Delay every call of *action* (every call if None) by *seconds*; 0 removes it."""
+        with self._lock:
+            key = _ALL if action is None else action
+            if seconds > 0:
+                self._latency[key] = seconds
+            else:
+                self._latency.pop(key, None)
+
+    def throttle(self, rate: float, *, burst: int, action: str | None = None) -> None:
+        """Throttle *action* (all calls together if None) with a full token bucket."""
+        if rate < 0 or burst < 0:
+            raise ValueError("rate and burst must not be negative")
+        with self._lock:
+            self._buckets[_ALL if action is None else action] = _Bucket(
+                rate, burst, self._monotonic()
+            )
+
+    def clear_throttle(self, action: str | None = None) -> None:
+        """Remove the bucket of *action* (the one for all calls if None)."""
+        with self._lock:
+            self._buckets.pop(_ALL if action is None else action, None)
+
+    def counts(self) -> dict[str, ActionCounts]:
+        """Calls per action so far."""
+        with self._lock:
+            return dict(self._counts)
+
+    def calls(self, action: str) -> int:
+        """How many calls of *action* the front saw."""
+        with self._lock:
+            return self._counts.get(action, ActionCounts()).total
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def reset(self) -> None:
+        """Forget faults, latencies, buckets and counts."""
+        with self._lock:
+            self._faults.clear()
+            self._latency.clear()
+            self._buckets.clear()
+            self._counts.clear()
+
+    # --- the request path (handler threads) -------------------------------------------------------
+
+    def _admit(self, action: str, params: Mapping[str, str]) -> _Verdict:
+        with self._lock:
+            counts = self._counts.get(action, ActionCounts())
+            latency = self._latency.get(action, self._latency.get(_ALL, 0.0))
+            buckets = [b for b in (self._buckets.get(action), self._buckets.get(_ALL)) if b]
+            now = self._monotonic()
+            for bucket in buckets:
+                bucket.refill(now)
+            if any(bucket.tokens < 1.0 for bucket in buckets):
+                self._counts[action] = attrs.evolve(
+                    counts, total=counts.total + 1, throttled=counts.throttled + 1
+                )
+                return _Verdict(latency, throttled=True, fault=None)
+            for bucket in buckets:
+                bucket.tokens -= 1.0
+            fault = self._take_fault(action, params)
+            if fault is not None:
+                counts = attrs.evolve(
+                    counts, failed=counts.failed + 1, injected=counts.injected + 1
+                )
+            self._counts[action] = attrs.evolve(counts, total=counts.total + 1)
+            return _Verdict(latency, throttled=False, fault=fault)
+
+    def _take_fault(self, action: str, params: Mapping[str, str]) -> _Fault | None:
+        armed = self._faults.get(action)
+        if not armed:
+            return None
+        for index, fault in enumerate(armed):
+            if not fault.matches(params):
+                continue
+            if fault.remaining is not None:
+                if fault.remaining <= 1:
+                    del armed[index]
+                else:
+                    armed[index] = attrs.evolve(fault, remaining=fault.remaining - 1)
+            return fault
+        return None
+
+    def _upstream_failed(self, action: str) -> None:
+        with self._lock:
+            counts = self._counts.get(action, ActionCounts())
+            self._counts[action] = attrs.evolve(counts, failed=counts.failed + 1)
+
+    def _forward(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(
+            self._upstream_host, self._upstream_port, timeout=self._upstream_timeout
+        )
+        try:
+            connection.request(method, path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            payload = response.read()
+            return response.status, response.reason, response.getheaders(), payload
+        finally:
+            connection.close()
+
+
+def error_body(code: str, message: str) -> bytes:
+    """EC2's XML error document, which botocore parses into ``ClientError``."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error></Errors>"
+        f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
+    ).encode()
+
+
+def _params(query: str, body: bytes, content_type: str) -> dict[str, str]:
+    """The query protocol's parameters: query string, then a form-encoded body (first values)."""
+    params: dict[str, str] = {}
+    for key, values in urllib.parse.parse_qs(query).items():
+        params[key] = values[0]
+    if body and content_type.startswith("application/x-www-form-urlencoded"):
+        for key, values in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items():
+            params[key] = values[0]
+    return params
+
+
+def _handler_for(front: FaultFront) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(_FrontHandler):
+        pass
+
+    Handler.front = front
+    return Handler
+
+
+class _FrontHandler(http.server.BaseHTTPRequestHandler):
+    """Answers one client connection (keep-alive: several requests) for `FaultFront`."""
+
+    front: FaultFront
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection's thread ends after this many seconds
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s: %s", self.address_string(), format % args)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        split = urllib.parse.urlsplit(self.path)
+        params = _params(split.query, body, self.headers.get("Content-Type", ""))
+        action = params.get("Action", "")
+        front = self.front
+        if not action:
+            self._relay(body)
+            return
+        verdict = front._admit(action, params)
+        if verdict.latency > 0:
+            front._sleep(verdict.latency)
+        if verdict.throttled:
+            self._reply(THROTTLE_STATUS, error_body(THROTTLE_CODE, "Request limit exceeded."))
+        elif verdict.fault is not None:
+            self._reply(verdict.fault.status, error_body(verdict.fault.code, verdict.fault.message))
+        elif self._relay(body) >= 400:
+            front._upstream_failed(action)
+
+    def _relay(self, body: bytes) -> int:
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in _HOP_BY_HOP and k.lower() != "expect"  # the body is read already
+        }
+        try:
+            status, reason, response_headers, payload = self.front._forward(
+                self.command, self.path, headers, body
+            )
+        except OSError as exc:
+            logger.warning("EC2 fault front: upstream %s failed: %s", self.front.upstream, exc)
+            self._reply(502, error_body("ServiceUnavailable", "upstream unavailable"))
+            return 502
+        self.send_response(status, reason)  # writes its own Server and Date headers
+        for name, value in response_headers:
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        return status
+
+    def _reply(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
