@@ -1,0 +1,1 @@
+"""Integration tests: the foundation against a real kube-apiserver and etcd."""
