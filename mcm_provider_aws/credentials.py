@@ -27,7 +27,6 @@ import datetime
 import enum
 import functools
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -36,7 +35,6 @@ import boto3
 import botocore.credentials
 import botocore.session
 import botocore.utils
-import cachetools
 from botocore.config import Config
 
 from mcm.clock import Clock
@@ -55,7 +53,6 @@ __all__ = [
     "DEFAULT_CLIENT_CONFIG",
     "Credentials",
     "CredentialsMode",
-    "EC2ClientFactory",
     "credentials_from_secret",
     "new_ec2_client",
     "new_session",
@@ -278,47 +275,3 @@ def new_ec2_client(
         endpoint_url=endpoint_url,
         config=DEFAULT_CLIENT_CONFIG if config is None else config,
     )
-
-
-class EC2ClientFactory:
-    """EC2 clients per (credentials, region), built once and shared by all driver threads.
-
-    boto3 clients are thread-safe; building one is not cheap (and, with web identity, each new
-    session assumes the role again), so clients are kept in a small LRU cache. A rotated secret
-    yields new `Credentials` and so a new client; the old one ages out.
-    """
-
-    def __init__(
-        self,
-        *,
-        endpoint_url: str | None = None,
-        sts_endpoint_url: str | None = None,
-        config: Config | None = None,
-        max_clients: int = 32,
-        clock: Clock | None = None,  # FakeClock in tests
-    ) -> None:
-        self._endpoint_url = endpoint_url
-        self._sts_endpoint_url = sts_endpoint_url
-        self._config = config
-        self._clock = clock
-        self._clients: cachetools.LRUCache[tuple[Credentials, str], Any] = cachetools.LRUCache(
-            maxsize=max_clients
-        )
-        self._lock = threading.Lock()
-
-    def client(self, credentials: Credentials, region: str) -> Any:
-        """The EC2 client for *credentials* in *region*."""
-        key = (credentials, region)
-        with self._lock:  # boto3 sessions are not thread-safe to build clients from
-            client = self._clients.get(key)
-            if client is None:
-                client = new_ec2_client(
-                    credentials,
-                    region,
-                    endpoint_url=self._endpoint_url,
-                    sts_endpoint_url=self._sts_endpoint_url,
-                    config=self._config,
-                    clock=self._clock,
-                )
-                self._clients[key] = client
-            return client

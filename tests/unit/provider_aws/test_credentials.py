@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from mcm_provider_aws.credentials import (
     DEFAULT_CLIENT_CONFIG,
     Credentials,
     CredentialsMode,
-    EC2ClientFactory,
     credentials_from_secret,
     new_ec2_client,
     new_session,
@@ -268,51 +266,6 @@ def test_the_ec2_endpoint_follows_environment_and_explicit_override(
     client = new_ec2_client(STATIC, REGION, endpoint_url=endpoint_url)
 
     assert client.meta.endpoint_url == expected
-
-
-def test_the_factory_builds_one_client_per_credentials_and_region():
-    factory = EC2ClientFactory(endpoint_url="http://ec2.test")
-    rotated = Credentials(
-        mode=CredentialsMode.STATIC, access_key_id=ACCESS_KEY_ID, secret_access_key="rotated"
-    )
-
-    first = factory.client(STATIC, REGION)
-
-    assert factory.client(STATIC, REGION) is first
-    assert factory.client(rotated, REGION) is not first
-    assert factory.client(STATIC, "us-east-1") is not first
-    assert first.meta.endpoint_url == "http://ec2.test"
-
-
-def test_the_factory_forgets_the_least_recently_used_client():
-    factory = EC2ClientFactory(max_clients=2)
-    first = factory.client(STATIC, "eu-west-1")
-    factory.client(STATIC, "eu-central-1")
-    factory.client(STATIC, "eu-west-1")
-
-    factory.client(STATIC, "us-east-1")
-
-    assert factory.client(STATIC, "eu-west-1") is first
-    assert factory.client(STATIC, "eu-central-1") is not None
-
-
-def test_concurrent_callers_share_one_client():
-    factory = EC2ClientFactory()
-    clients: list[object] = []
-    barrier = threading.Barrier(8)
-
-    def call() -> None:
-        barrier.wait(timeout=10)
-        clients.append(factory.client(STATIC, REGION))
-
-    threads = [threading.Thread(target=call) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
-
-    assert len(clients) == 8
-    assert all(client is clients[0] for client in clients)
 
 
 def test_building_clients_logs_no_secrets(caplog):
