@@ -172,7 +172,14 @@ class Api(Protocol):
         propagation_policy: str | None = None,
         grace_period_seconds: int | None = None,
     ) -> JSON | None:
-        """Delete one object; returns it when it lingers (finalizers, grace period), else None."""
+        """Delete one object.
+
+        Returns the object when the server answers with one: it lingers (finalizers, a grace
+        period), or, for kinds such as pods, it is the final state of an object already gone.
+        Returns None when the server answers with a ``Status`` (most immediate deletions). Callers
+        that must know whether the object still exists check ``metadata.deletionTimestamp`` or
+        get it again.
+        """
         ...
 
     def evict(
