@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv lint fmt test unit integration envtest demo clean
+.PHONY: all venv lint fmt test unit integration envtest demo bench clean
 
 all: test
 
@@ -45,6 +45,10 @@ test: lint
 demo:
 	@echo "make demo arrives with the AWS provider (issue 5): it will run the machine controller against"
 	@echo "a local kube-apiserver, a local EC2 endpoint and a kubelet simulator."
+
+# Benchmarks, reported as ratios (bench/README.md); not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
