@@ -13,10 +13,11 @@ When the plain placeholder is absent, its URL-query-escaped form (``%3C%3CBOOTST
 as ignition user data carries it) is replaced by the escaped value instead; when neither is there,
 nothing is replaced. Without a target cluster no token is created and the token placeholder stays.
 
-The token ID is the hex form of the machine name's last five bytes, cut to six characters, so it is
-stable across passes and a machine finds its token again (upstream's ``getTokenIDAndSecretName``).
-Upstream panics for names shorter than five bytes; here the whole name is used and the hex is
-left-padded with ``0`` to six characters.
+The token ID is the first six hex digits of the SHA-256 of the machine name, so it is stable
+across passes and a machine finds its token again. Upstream (``getTokenIDAndSecretName``) takes
+the hex of three of the name's last five bytes instead: machines named ``<set>-<5 random chars>``
+then share a token one time in five at 100 machines, and the first to join deletes the token the
+other still needs. A hash makes that a one-in-a-few-thousand event at 100 machines.
 
 Token secrets and user data never appear in logs, events or errors: only their key names do.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import logging
 import secrets
 import urllib.parse
@@ -72,8 +74,7 @@ class UserDataError(Exception):
 
 def bootstrap_token_id(machine_name: str) -> str:
     """The six-character token ID of *machine_name* (see the module docstring)."""
-    raw = machine_name.encode()
-    return raw[-5:].hex()[:6].rjust(6, "0")
+    return hashlib.sha256(machine_name.encode()).hexdigest()[:6]
 
 
 def bootstrap_token_secret_name(machine_name: str) -> str:

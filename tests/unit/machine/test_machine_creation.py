@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import logging
+import re
 import urllib.parse
 from typing import Any
 
@@ -500,7 +501,7 @@ def test_bootstrap_token_is_generated_and_replaces_the_placeholder() -> None:
     token_id = token.data["token-id"].decode()
     token_value = token.data["token-secret"].decode()
     assert token.type == "bootstrap.kubernetes.io/token"
-    assert token_id == bootstrap_token_id("machine-0") == "696e65"  # hex of "ine-0", cut to 6
+    assert token_id == bootstrap_token_id("machine-0")
     assert len(token_value) == 16
     assert token.data["usage-bootstrap-authentication"] == b"true"
     assert token.data["usage-bootstrap-signing"] == b"true"
@@ -572,9 +573,15 @@ def test_without_target_no_token_is_made_and_its_placeholder_stays() -> None:
     assert _sent_user_data(env) == "#!/bin/bash\ntoken=<<BOOTSTRAP_TOKEN>>\nname=machine-0\n"
 
 
-def test_token_ids_of_short_names_are_padded() -> None:
-    assert bootstrap_token_id("ab") == "006162"
-    assert bootstrap_token_id("machine-0") == base64.b16encode(b"ine").decode().lower()
+def test_token_ids_are_six_hex_digits_for_any_name() -> None:
+    assert bootstrap_token_id("ab") == hashlib.sha256(b"ab").hexdigest()[:6]
+    assert re.fullmatch(r"[0-9a-f]{6}", bootstrap_token_id("machine-0"))
+
+
+def test_machines_of_one_set_get_distinct_token_ids() -> None:
+    names = [f"web-6d4f8-{suffix:05x}" for suffix in range(200)]
+
+    assert len({bootstrap_token_id(name) for name in names}) == len(names)
 
 
 def test_secrets_never_reach_the_machine_status_events_or_logs(caplog) -> None:
