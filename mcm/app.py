@@ -68,6 +68,7 @@ Durations are float seconds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import socket
@@ -107,7 +108,7 @@ from mcm.controller.handlers import (
 from mcm.controller.machine import MachineReconciler
 from mcm.controller.machineclass import MachineClassReconciler
 from mcm.controller.metrics import MachineCollector, MachineMetrics, default_machine_metrics
-from mcm.controller.node import NodeReconciler
+from mcm.controller.node import MACHINE_NODE_INDEX, NodeReconciler, machine_node_index
 from mcm.controller.runtime import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_SHUTDOWN_TIMEOUT,
@@ -602,6 +603,7 @@ class MachineControllerApp:
             clock=self._clock,
         )
         machines = control.informer_for(MACHINES, Machine.from_dict)
+        machines.add_indexers({MACHINE_NODE_INDEX: machine_node_index})
         machine_classes = control.informer_for(MACHINE_CLASSES, MachineClass.from_dict)
         secrets = control.informer_for(SECRETS, Secret.from_dict)
         if self._target is None:
@@ -667,6 +669,9 @@ class MachineControllerApp:
                 clock=self._clock,
             ),
             machines=informers.machines.lister,
+            machines_on_node=functools.partial(
+                informers.machines.lister.by_index, MACHINE_NODE_INDEX
+            ),
             machine_classes=informers.machine_classes.lister,
             secrets=informers.secrets.lister,
             nodes=lister(informers.nodes),

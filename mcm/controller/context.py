@@ -140,6 +140,10 @@ class MachineControllerContext:
     volume_attachments: ObjectLister[VolumeAttachment] | None = None
     pod_disruption_budgets: ObjectLister[PodDisruptionBudget] | None = None
 
+    machines_on_node: Callable[[str], Sequence[Machine]] | None = None
+    """The Machines labelled ``node=<name>``, from an index; None: filter the machine lister.
+    Node events ask this on every update, so with thousands of machines it must not scan."""
+
     enqueue_machine: Enqueue = _ignore
     """The machine queue (creation, health, node sync)."""
     enqueue_termination: Enqueue = _ignore

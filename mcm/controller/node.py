@@ -47,12 +47,14 @@ from mcm.kube.protocol import Preconditions
 from mcm.kube.resources import MACHINES, NODES
 
 __all__ = [
+    "MACHINE_NODE_INDEX",
     "REASON_NODE_DELETED",
     "MachineMatchError",
     "NodeReconciler",
     "add_node_finalizer",
     "delete_machine_of_node",
     "is_not_managed_by_mcm",
+    "machine_node_index",
     "machines_for_node",
     "remove_node_finalizer",
 ]
@@ -72,10 +74,26 @@ def is_not_managed_by_mcm(node: Node) -> bool:
     return NOT_MANAGED_BY_MCM in node.metadata.annotations
 
 
+MACHINE_NODE_INDEX = "node"
+"""The machine informer's index of Machines by their ``node`` label (see `machine_node_index`)."""
+
+
+def machine_node_index(machine: Machine) -> list[str]:
+    """Index function for `MACHINE_NODE_INDEX`: the node name a Machine is labelled with."""
+    node_name = machine.metadata.labels.get(NODE_LABEL_KEY, "")
+    return [node_name] if node_name else []
+
+
 def machines_for_node(ctx: MachineControllerContext, node_name: str) -> Sequence[Machine]:
-    """The Machines in ``ctx.namespace`` labelled ``node=<node_name>`` (normally none or one)."""
+    """The Machines in ``ctx.namespace`` labelled ``node=<node_name>`` (normally none or one).
+
+    Served by ``ctx.machines_on_node`` (an index) when the context has one, else by filtering
+    the machine lister.
+    """
     if not node_name:
         return ()
+    if ctx.machines_on_node is not None:
+        return [m for m in ctx.machines_on_node(node_name) if m.metadata.namespace == ctx.namespace]
     return ctx.machines.list(ctx.namespace, {NODE_LABEL_KEY: node_name})
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from mcm.api.constants import CONFLICT_RETRY, MCM_FINALIZER_NAME, NODE_FINALIZER_NAME
 from mcm.api.core import Node
+from mcm.api.machine import Machine
 from mcm.api.meta import ObjectKey
 from mcm.controller import handlers
 from mcm.controller.node import (
@@ -16,6 +17,8 @@ from mcm.controller.node import (
     MachineMatchError,
     NodeReconciler,
     delete_machine_of_node,
+    machine_node_index,
+    machines_for_node,
 )
 from mcm.controller.runtime import Result
 from mcm.errors import ConflictError
@@ -193,3 +196,27 @@ def test_deleting_a_node_deletes_its_machine(
         handlers.on_node_delete(env.context, parsed(Node, before))
 
     assert machine_deleting(env)
+
+
+def test_machines_of_a_node_come_from_the_index_when_the_context_has_one():
+    env = ControllerEnv(namespace=NAMESPACE)
+    indexed = Machine.from_dict(machine("m1", node="n1"))
+    raw_elsewhere = machine("m2", node="n1")
+    raw_elsewhere["metadata"]["namespace"] = "elsewhere"
+    elsewhere = Machine.from_dict(raw_elsewhere)
+    asked: list[str] = []
+
+    def on_node(name: str) -> list[Machine]:
+        asked.append(name)
+        return [indexed, elsewhere]
+
+    env.context.machines_on_node = on_node
+
+    assert list(machines_for_node(env.context, "n1")) == [indexed]
+    assert asked == ["n1"]
+    assert env.control.actions == []
+
+
+def test_the_node_index_files_machines_under_their_node_label():
+    assert machine_node_index(Machine.from_dict(machine("m1", node="n1"))) == ["n1"]
+    assert machine_node_index(Machine.from_dict(machine("m2"))) == []
