@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv lint fmt test unit integration envtest demo bench clean
+.PHONY: all venv lint fmt test unit integration envtest demo start bench clean
 
 all: test
 
@@ -42,9 +42,29 @@ integration: $(STAMP)
 test: lint
 	assets="$$(bash hack/envtest.sh)" && KUBEBUILDER_ASSETS="$$assets" CI="$${CI:-}" $(BIN)/pytest tests
 
-demo:
-	@echo "make demo arrives with the AWS provider (issue 5): it will run the machine controller against"
-	@echo "a local kube-apiserver, a local EC2 endpoint and a kubelet simulator."
+# `make demo`: the AWS machine controller on a local kube-apiserver, a local EC2 (moto behind the
+# fault front) and simulated kubelets, until Ctrl-C. DEMO_FLAGS="--exit-when-ready" tears down once
+# the machines run (CI uses that).
+demo: $(STAMP)
+	assets="$$(bash hack/envtest.sh)" && KUBEBUILDER_ASSETS="$$assets" $(BIN)/python hack/demo.py $(DEMO_FLAGS)
+
+# `make start`: the machine-controller binary against your clusters, as upstream's `make start`.
+CONTROL_NAMESPACE ?= default
+LEADER_ELECT ?= true
+start: $(STAMP)
+	$(BIN)/python cmd/machine-controller/main.py \
+		--control-kubeconfig=$(CONTROL_KUBECONFIG) \
+		--target-kubeconfig=$(TARGET_KUBECONFIG) \
+		--namespace=$(CONTROL_NAMESPACE) \
+		--machine-creation-timeout=20m \
+		--machine-drain-timeout=5m \
+		--machine-health-timeout=10m \
+		--machine-pv-detach-timeout=2m \
+		--machine-safety-apiserver-statuscheck-timeout=30s \
+		--machine-safety-apiserver-statuscheck-period=1m \
+		--machine-safety-orphan-vms-period=30m \
+		--leader-elect=$(LEADER_ELECT) \
+		--v=3
 
 # Benchmarks, reported as ratios (bench/README.md); not part of `make test`.
 bench: $(STAMP)

@@ -22,8 +22,26 @@ a test asked otherwise. Requests are told apart by the EC2 query protocol's ``Ac
   ``total``; ``throttled``; ``failed``, the calls answered with any other error (``injected``
   ones, and the upstream's own). Requests without an ``Action`` (moto's ``/moto-api``) are
   forwarded and not counted.
-- `FaultFront.reset` forgets faults, latencies, buckets and counts. Every method is thread-safe;
-  the server answers each connection on its own thread.
+- **Idempotent RunInstances, as EC2 has it** (an emulation: moto ignores ``ClientToken``). EC2
+  answers a RunInstances repeated with the same ``ClientToken`` and the same parameters with the
+  first call's result (same reservation, same instance, nothing launched), and one with other
+  parameters with ``IdempotentParameterMismatch``; it keeps a token for at least 24 hours after
+  the instance terminated. The front does the same: it remembers every successful RunInstances
+  answer by access key, region (both from the request's signature) and token until `reset`,
+  replays the remembered body to a repeat (counted as ``replayed``) and answers a repeat with
+  other parameters ``IdempotentParameterMismatch`` (HTTP 400). Calls with one token are answered
+  one at a time. Without this, a test of "the create was repeated after a crash or a lost answer"
+  would see moto launch a second instance where EC2 would not. ``client_tokens=False`` turns it
+  off.
+- **Held answers.** `FaultFront.hold_next` lets the next call of an action (optionally only one
+  whose parameters match) reach the upstream, then holds its answer back until the test decides:
+  `HeldCall.release` delivers it, `HeldCall.drop` closes the connection without an answer (a
+  response lost on the wire). `HeldCall.wait` returns once the upstream has answered, so "the
+  cloud acted but the caller never heard of it" is a deterministic state a test can act in (kill
+  the caller, for instance). A held RunInstances answer is already remembered for its token.
+- `FaultFront.reset` forgets faults, latencies, buckets, counts, held calls (dropped) and
+  remembered tokens; `FaultFront.stop` drops held calls. Every method is thread-safe; the server
+  answers each connection on its own thread.
 
 Nothing here knows moto: any EC2-compatible upstream works. Durations are float seconds.
 """
@@ -33,6 +51,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -48,6 +67,13 @@ logger = logging.getLogger(__name__)
 
 THROTTLE_CODE = "RequestLimitExceeded"
 THROTTLE_STATUS = 503
+IDEMPOTENT_PARAMETER_MISMATCH = "IdempotentParameterMismatch"
+IDEMPOTENT_PARAMETER_MISMATCH_MESSAGE = (
+    "Arguments on this idempotent request are inconsistent with arguments used in previous"
+    " request(s)."
+)
+_IDEMPOTENT_ACTIONS = frozenset({"RunInstances"})
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]*)/[^/]*/([^/]*)/")
 
 _SHUTDOWN_POLL = 0.05  # how often the serving thread checks for `stop`
 _ALL = ""  # the key of settings that apply to every action
@@ -72,10 +98,14 @@ class ActionCounts:
 
     total: int = 0
     failed: int = 0
-    """Answered with an error other than throttling: injected, or from the upstream."""
+    """Answered with an error other than throttling: injected, from the upstream, or an emulated
+    ``IdempotentParameterMismatch``."""
     throttled: int = 0
     injected: int = 0
     """Of ``failed``: the faults the front injected."""
+    replayed: int = 0
+    """Of ``total``: RunInstances calls answered with a remembered answer for their
+    ``ClientToken`` (not sent upstream)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -104,6 +134,79 @@ class _Bucket:
         self.last = now
 
 
+class HeldCall:
+    """A call whose answer the front holds back; made by `FaultFront.hold_next`.
+
+    The call reaches the upstream; its answer waits until `release` (deliver it) or `drop`
+    (close the connection without it). Deciding before the call arrives decides its fate in
+    advance. Thread-safe.
+    """
+
+    def __init__(self, action: str, match: Mapping[str, str]) -> None:
+        self.action = action
+        self.match: Mapping[str, str] = dict(match)
+        self._answered = threading.Event()
+        self._decided = threading.Event()
+        self._deliver = True
+
+    def matches(self, params: Mapping[str, str]) -> bool:
+        return all(params.get(key) == value for key, value in self.match.items())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the upstream has answered the held call; False if *timeout* passed."""
+        return self._answered.wait(timeout)
+
+    @property
+    def held(self) -> bool:
+        """The upstream has answered and the answer is being held back right now."""
+        return self._answered.is_set() and not self._decided.is_set()
+
+    def release(self) -> None:
+        """Deliver the held answer (the caller may be gone by now; that is fine)."""
+        self._deliver = True
+        self._decided.set()
+
+    def drop(self) -> None:
+        """Close the caller's connection without an answer, as a response lost on the wire."""
+        if not self._decided.is_set():
+            self._deliver = False
+            self._decided.set()
+
+    def _park(self) -> bool:
+        """Called with the answer in hand: wait for the decision; True to deliver."""
+        self._answered.set()
+        self._decided.wait()
+        return self._deliver
+
+
+@attrs.frozen
+class _Answer:
+    """An HTTP answer: the upstream's, a remembered one, or the front's own."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    payload: bytes
+
+
+@attrs.frozen
+class _Remembered:
+    """A successful RunInstances answer, by ``ClientToken``."""
+
+    params: Mapping[str, str]
+    answer: _Answer
+
+
+@attrs.frozen
+class _Request:
+    """One request as the handler read it."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
 @attrs.frozen
 class _Verdict:
     """What to do with one call, decided under the lock."""
@@ -111,6 +214,7 @@ class _Verdict:
     latency: float
     throttled: bool
     fault: _Fault | None
+    hold: HeldCall | None = None
 
 
 class FaultFront:
@@ -125,6 +229,7 @@ class FaultFront:
         sleep: Callable[[float], None] = time.sleep,  # a recorder in tests
         monotonic: Callable[[], float] = time.monotonic,  # a fake time in tests
         upstream_timeout: float = 60.0,
+        client_tokens: bool = True,  # False: forward every RunInstances (moto's own behaviour)
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname:
@@ -142,6 +247,11 @@ class FaultFront:
         self._latency: dict[str, float] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._counts: dict[str, ActionCounts] = {}
+        self._client_tokens = client_tokens
+        self._holds: dict[str, list[HeldCall]] = {}
+        self._issued_holds: list[HeldCall] = []  # every hold not yet decided by `stop`/`reset`
+        self._remembered: dict[tuple[str, str, str], _Remembered] = {}
+        self._token_locks: dict[tuple[str, str, str], threading.Lock] = {}
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -175,6 +285,7 @@ class FaultFront:
         self._server = self._thread = None
         if server is None:
             return
+        self._drop_holds()
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -249,6 +360,19 @@ class FaultFront:
         with self._lock:
             self._buckets.pop(_ALL if action is None else action, None)
 
+    def hold_next(self, action: str, *, match: Mapping[str, str] | None = None) -> HeldCall:
+        """Hold back the answer to the next call of *action* whose parameters include *match*.
+
+        The call is forwarded (or, for a repeated ``ClientToken``, replayed) as usual; its answer
+        waits for `HeldCall.release` or `HeldCall.drop`. Throttled and faulted calls do not take
+        the hold. Holds of one action are taken in the order they were made.
+        """
+        hold = HeldCall(action, match or {})
+        with self._lock:
+            self._holds.setdefault(action, []).append(hold)
+            self._issued_holds.append(hold)
+        return hold
+
     def counts(self) -> dict[str, ActionCounts]:
         """Calls per action so far."""
         with self._lock:
@@ -264,12 +388,23 @@ class FaultFront:
             self._counts.clear()
 
     def reset(self) -> None:
-        """Forget faults, latencies, buckets and counts."""
+        """Forget faults, latencies, buckets, counts and remembered client tokens; drop held
+        calls."""
         with self._lock:
             self._faults.clear()
             self._latency.clear()
             self._buckets.clear()
             self._counts.clear()
+            self._remembered.clear()
+            self._token_locks.clear()
+        self._drop_holds()
+
+    def _drop_holds(self) -> None:
+        with self._lock:
+            holds, self._issued_holds = self._issued_holds, []
+            self._holds.clear()
+        for hold in holds:
+            hold.drop()
 
     # --- the request path (handler threads) -------------------------------------------------------
 
@@ -289,12 +424,25 @@ class FaultFront:
             for bucket in buckets:
                 bucket.tokens -= 1.0
             fault = self._take_fault(action, params)
+            hold = None
             if fault is not None:
                 counts = attrs.evolve(
                     counts, failed=counts.failed + 1, injected=counts.injected + 1
                 )
+            else:
+                hold = self._take_hold(action, params)
             self._counts[action] = attrs.evolve(counts, total=counts.total + 1)
-            return _Verdict(latency, throttled=False, fault=fault)
+            return _Verdict(latency, throttled=False, fault=fault, hold=hold)
+
+    def _take_hold(self, action: str, params: Mapping[str, str]) -> HeldCall | None:
+        armed = self._holds.get(action)
+        if not armed:
+            return None
+        for index, hold in enumerate(armed):
+            if hold.matches(params):
+                del armed[index]
+                return hold
+        return None
 
     def _take_fault(self, action: str, params: Mapping[str, str]) -> _Fault | None:
         armed = self._faults.get(action)
@@ -316,6 +464,55 @@ class FaultFront:
             counts = self._counts.get(action, ActionCounts())
             self._counts[action] = attrs.evolve(counts, failed=counts.failed + 1)
 
+    def _replayed(self, action: str) -> None:
+        with self._lock:
+            counts = self._counts.get(action, ActionCounts())
+            self._counts[action] = attrs.evolve(counts, replayed=counts.replayed + 1)
+
+    def _answer(self, action: str, params: Mapping[str, str], request: _Request) -> _Answer:
+        """The upstream's answer, or for a repeated ``ClientToken`` the remembered one."""
+        key = self._token_key(action, params, request.headers)
+        if key is None:
+            return self._forward_answer(request)
+        with self._lock:
+            token_lock = self._token_locks.setdefault(key, threading.Lock())
+        with token_lock:  # one call per token at a time, as EC2 serialises them
+            with self._lock:
+                remembered = self._remembered.get(key)
+            if remembered is not None:
+                if dict(remembered.params) != dict(params):
+                    return _error_answer(
+                        400, IDEMPOTENT_PARAMETER_MISMATCH, IDEMPOTENT_PARAMETER_MISMATCH_MESSAGE
+                    )
+                self._replayed(action)
+                return remembered.answer
+            answer = self._forward_answer(request)
+            if 200 <= answer.status < 300:
+                with self._lock:
+                    self._remembered[key] = _Remembered(dict(params), answer)
+            return answer
+
+    def _token_key(
+        self, action: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[str, str, str] | None:
+        """(access key, region, token) of an idempotent call; None for any other call."""
+        token = params.get("ClientToken")
+        if not self._client_tokens or action not in _IDEMPOTENT_ACTIONS or not token:
+            return None
+        scope = _CREDENTIAL_SCOPE.search(_header(headers, "Authorization"))
+        access_key, region = scope.groups() if scope else ("", "")
+        return access_key, region, token
+
+    def _forward_answer(self, request: _Request) -> _Answer:
+        try:
+            status, reason, headers, payload = self._forward(
+                request.method, request.path, request.headers, request.body
+            )
+        except OSError as exc:
+            logger.warning("EC2 fault front: upstream %s failed: %s", self.upstream, exc)
+            return _error_answer(502, "ServiceUnavailable", "upstream unavailable")
+        return _Answer(status, reason, tuple(headers), payload)
+
     def _forward(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, str, list[tuple[str, str]], bytes]:
@@ -329,6 +526,20 @@ class FaultFront:
             return response.status, response.reason, response.getheaders(), payload
         finally:
             connection.close()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    lowered = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == lowered), "")
+
+
+def _error_answer(status: int, code: str, message: str) -> _Answer:
+    payload = error_body(code, message)
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:  # a status of a test's own choosing
+        reason = ""
+    return _Answer(status, reason, (("Content-Type", "text/xml"),), payload)
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -392,46 +603,50 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
         params = _params(split.query, body, self.headers.get("Content-Type", ""))
         action = params.get("Action", "")
         front = self.front
+        request = _Request(
+            method=self.command,
+            path=self.path,
+            headers={
+                k: v
+                for k, v in self.headers.items()
+                # the body is read already: no 100-continue
+                if k.lower() not in _HOP_BY_HOP and k.lower() != "expect"
+            },
+            body=body,
+        )
         if not action:
-            self._relay(body)
+            self._send(front._forward_answer(request))
             return
         verdict = front._admit(action, params)
         if verdict.latency > 0:
             front._sleep(verdict.latency)
         if verdict.throttled:
-            self._reply(THROTTLE_STATUS, error_body(THROTTLE_CODE, "Request limit exceeded."))
-        elif verdict.fault is not None:
-            self._reply(verdict.fault.status, error_body(verdict.fault.code, verdict.fault.message))
-        elif self._relay(body) >= 400:
+            self._send(_error_answer(THROTTLE_STATUS, THROTTLE_CODE, "Request limit exceeded."))
+            return
+        if verdict.fault is not None:
+            fault = verdict.fault
+            self._send(_error_answer(fault.status, fault.code, fault.message))
+            return
+        answer = front._answer(action, params, request)
+        if answer.status >= 400:
             front._upstream_failed(action)
+        if verdict.hold is not None and not verdict.hold._park():
+            logger.info("EC2 fault front: dropping the answer to %s as asked", action)
+            self.close_connection = True
+            return
+        self._send(answer)
 
-    def _relay(self, body: bytes) -> int:
-        headers = {
-            k: v
-            for k, v in self.headers.items()
-            if k.lower() not in _HOP_BY_HOP and k.lower() != "expect"  # the body is read already
-        }
+    def _send(self, answer: _Answer) -> None:
+        """Write *answer*; a caller that has gone away (killed while held) is not an error."""
         try:
-            status, reason, response_headers, payload = self.front._forward(
-                self.command, self.path, headers, body
-            )
+            self.send_response(answer.status, answer.reason)  # writes its own Server and Date
+            for name, value in answer.headers:
+                if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(answer.payload)
         except OSError as exc:
-            logger.warning("EC2 fault front: upstream %s failed: %s", self.front.upstream, exc)
-            self._reply(502, error_body("ServiceUnavailable", "upstream unavailable"))
-            return 502
-        self.send_response(status, reason)  # writes its own Server and Date headers
-        for name, value in response_headers:
-            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("server", "date"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        return status
-
-    def _reply(self, status: int, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            logger.debug("EC2 fault front: the caller went away: %s", exc)
+            self.close_connection = True

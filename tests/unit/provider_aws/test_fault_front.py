@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError
 
 from mcm_provider_aws.testing import ActionCounts, EC2Endpoint, FaultFront
+from mcm_provider_aws.testing.fault_front import HeldCall
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -71,10 +75,55 @@ def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return code
 
 
-def run_one(ec2: Any, ami: str, instance_type: str = "m5.large") -> str:
-    reply = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType=instance_type)
+def run_one(ec2: Any, ami: str, instance_type: str = "m5.large", **kwargs: Any) -> str:
+    reply = ec2.run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, InstanceType=instance_type, **kwargs
+    )
     instance_id: str = reply["Instances"][0]["InstanceId"]
     return instance_id
+
+
+def instance_ids(endpoint: EC2Endpoint, region: str | None = None) -> list[str]:
+    """Every instance moto holds in *region*, read past the front."""
+    reservations = endpoint.client(region, direct=True).describe_instances()["Reservations"]
+    return [i["InstanceId"] for r in reservations for i in r["Instances"]]
+
+
+def front_client(url: str, *, region: str = "eu-west-1", max_attempts: int = 1) -> Any:
+    return boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
+    )
+
+
+class Call:
+    """One client call on a thread of its own, so that a test can hold its answer."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self._call = call
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as exc:
+            self.error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float = 10.0) -> Call:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the call did not return"
+        return self
 
 
 # --- passthrough ----------------------------------------------------------------------------------
@@ -257,6 +306,181 @@ def test_throttled_calls_do_not_consume_injected_faults(endpoint, ec2, fake_time
         ec2.describe_instances()
 
     assert [error_code(throttled), error_code(faulted)] == ["RequestLimitExceeded", "Unavailable"]
+
+
+# --- client tokens -------------------------------------------------------------------------------
+
+
+def test_a_repeated_client_token_returns_the_first_calls_instance_and_launches_nothing(
+    endpoint, ec2, ami
+):
+    first = ec2.run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m5.large", ClientToken="mcm-uid-1"
+    )
+
+    again = ec2.run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, InstanceType="m5.large", ClientToken="mcm-uid-1"
+    )
+
+    assert again["ReservationId"] == first["ReservationId"]
+    assert again["Instances"][0]["InstanceId"] == first["Instances"][0]["InstanceId"]
+    assert instance_ids(endpoint) == [first["Instances"][0]["InstanceId"]]
+    assert endpoint.counts()["RunInstances"] == ActionCounts(total=2, replayed=1)
+
+
+def test_a_client_token_repeated_with_other_parameters_is_an_idempotent_parameter_mismatch(
+    endpoint, ec2, ami
+):
+    run_one(ec2, ami, "m5.large", ClientToken="mcm-uid-2")
+
+    with pytest.raises(ClientError) as raised:
+        run_one(ec2, ami, "m5.xlarge", ClientToken="mcm-uid-2")
+
+    assert error_code(raised) == "IdempotentParameterMismatch"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert len(instance_ids(endpoint)) == 1
+    assert endpoint.counts()["RunInstances"] == ActionCounts(total=2, failed=1)
+
+
+def test_client_tokens_are_remembered_per_region(endpoint, ami):
+    west = front_client(endpoint.url, region="eu-west-1")
+    east = front_client(endpoint.url, region="us-east-1")
+    east_ami = endpoint.client("us-east-1", direct=True).describe_images()["Images"][0]["ImageId"]
+
+    in_west = run_one(west, ami, ClientToken="mcm-uid-3")
+    in_east = run_one(east, east_ami, ClientToken="mcm-uid-3")
+
+    assert in_west != in_east
+    assert instance_ids(endpoint, "us-east-1") == [in_east]
+
+
+def test_calls_without_a_client_token_and_failed_calls_are_not_remembered(endpoint, ec2, ami):
+    endpoint.front.fail_next("RunInstances", "InsufficientInstanceCapacity")
+    with pytest.raises(ClientError):
+        run_one(ec2, ami, ClientToken="mcm-uid-4")
+
+    run_one(ec2, ami, ClientToken="mcm-uid-4")
+    run_one(ec2, ami)  # botocore makes up a fresh token for each call
+    run_one(ec2, ami)
+
+    assert len(instance_ids(endpoint)) == 3
+    assert endpoint.counts()["RunInstances"].replayed == 0
+
+
+def test_reset_forgets_client_tokens(endpoint, ec2, ami):
+    run_one(ec2, ami, ClientToken="mcm-uid-5")
+
+    endpoint.reset()
+    launched = run_one(ec2, ami, ClientToken="mcm-uid-5")
+
+    assert instance_ids(endpoint) == [launched]
+
+
+def test_without_client_token_emulation_a_repeat_launches_a_second_instance(endpoint, ami):
+    with FaultFront(endpoint.moto_url, client_tokens=False) as front:
+        ec2 = front_client(front.url)
+
+        first = run_one(ec2, ami, ClientToken="mcm-uid-6")
+        second = run_one(ec2, ami, ClientToken="mcm-uid-6")
+
+    assert first != second
+    assert front.counts()["RunInstances"] == ActionCounts(total=2)
+
+
+# --- held answers ---------------------------------------------------------------------------------
+
+
+def test_a_held_answer_is_delivered_only_when_released(endpoint, ec2, ami):
+    held = endpoint.front.hold_next("RunInstances")
+
+    call = Call(lambda: run_one(ec2, ami))
+    assert held.wait(10.0)
+    launched = instance_ids(endpoint)  # the upstream acted ...
+    assert held.held
+    assert not call.done  # ... and the caller has not heard of it
+    held.release()
+
+    assert call.join().result == launched[0]
+    assert not held.held
+
+
+def test_a_dropped_answer_is_a_lost_response_and_the_retry_gets_the_same_instance(endpoint, ami):
+    ec2 = front_client(endpoint.url, max_attempts=2)
+    held = endpoint.front.hold_next("RunInstances")
+
+    call = Call(lambda: run_one(ec2, ami, ClientToken="mcm-uid-7"))
+    assert held.wait(10.0)
+    held.drop()
+
+    assert call.join().error is None
+    assert instance_ids(endpoint) == [call.result]
+    assert endpoint.counts()["RunInstances"] == ActionCounts(total=2, replayed=1)
+
+
+def test_without_retries_a_dropped_answer_is_a_connection_error(endpoint, ec2, ami):
+    held = endpoint.front.hold_next("RunInstances")
+
+    call = Call(lambda: run_one(ec2, ami))
+    assert held.wait(10.0)
+    held.drop()
+
+    assert isinstance(call.join().error, ConnectionClosedError)
+    assert len(instance_ids(endpoint)) == 1
+
+
+def test_a_hold_with_a_match_holds_only_the_matching_call(endpoint, ec2, ami):
+    held = endpoint.front.hold_next("RunInstances", match={"InstanceType": "p5.48xlarge"})
+
+    run_one(ec2, ami, "m5.large")  # answered at once
+    call = Call(lambda: run_one(ec2, ami, "p5.48xlarge"))
+    assert held.wait(10.0)
+    held.release()
+
+    assert call.join().error is None
+
+
+def test_throttled_and_faulted_calls_do_not_take_a_hold(endpoint, ec2, ami):
+    held = endpoint.front.hold_next("RunInstances")
+    endpoint.front.fail_next("RunInstances", "InsufficientInstanceCapacity")
+
+    with pytest.raises(ClientError):
+        run_one(ec2, ami)
+
+    assert not held.wait(0.0)
+    held.release()
+    run_one(ec2, ami)
+
+
+def test_reset_drops_held_answers(endpoint, ec2, ami):
+    held = endpoint.front.hold_next("DescribeInstances")
+    call = Call(ec2.describe_instances)
+    assert held.wait(10.0)
+
+    endpoint.front.reset()
+
+    assert isinstance(call.join().error, ConnectionClosedError)
+
+
+def test_a_held_call_decided_in_advance_passes_without_waiting(endpoint, ec2):
+    held = endpoint.front.hold_next("DescribeInstances")
+    held.release()
+
+    ec2.describe_instances()
+
+    assert isinstance(held, HeldCall)
+    assert held.wait(0.0)
+
+
+def test_stopping_the_front_drops_held_answers(endpoint, ami):
+    front = FaultFront(endpoint.moto_url)
+    front.start()
+    held = front.hold_next("DescribeInstances")
+    call = Call(front_client(front.url).describe_instances)
+    assert held.wait(10.0)
+
+    front.stop()
+
+    assert isinstance(call.join().error, ConnectionClosedError)
 
 
 # --- counts and reset -----------------------------------------------------------------------------
