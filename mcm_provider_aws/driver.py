@@ -10,9 +10,11 @@ method:
 ======================  ==================================================================
 method                  EC2 calls
 ======================  ==================================================================
-CreateMachine           DescribeImages (the AMI's root device; cached per AMI and
-                        credentials), RunInstances (with a ``ClientToken``),
-                        DescribeInstances(InstanceIds) until the instance is visible
+CreateMachine           DescribeImages (the AMI's root device; cached per AMI, region and
+                        credentials, one lookup in flight per key), RunInstances (with a
+                        ``ClientToken``; again with the next token of the chain while it
+                        replays a terminated instance), DescribeInstances(InstanceIds) until
+                        the instance is visible
 InitializeMachine       DescribeInstances(InstanceIds) (by tags without a provider ID),
                         ModifyNetworkInterfaceAttribute per interface whose source/dest check
                         must go off, AssignIpv6Addresses per interface missing IPv6 prefixes
@@ -31,6 +33,14 @@ What it promises beyond upstream (each a row of ``docs/differences.md``):
   launched instead of a second VM. If the class changed in between, EC2 answers
   ``IdempotentParameterMismatch``; the driver then adopts the instance it finds by the machine's
   tags.
+* **A terminated VM is not replayed forever.** EC2 remembers a token for at least 24 hours, so
+  once the Machine's instance was terminated (the stale-node check, an operator) every later
+  RunInstances with its token would name that dead instance again. When the answer names an
+  instance that is shutting-down or terminated (as the answer or DescribeInstances shows it),
+  the driver calls RunInstances again with `client_token_after` the Machine and that instance,
+  and so on along the chain, at most `MAX_CLIENT_TOKEN_LINKS` calls, until an answer names a live
+  instance. No state is kept: a create repeated after a crash walks the same chain and ends at the
+  same instance, still without a duplicate.
 * **The provider ID first.** GetMachineStatus, InitializeMachine and DeleteMachine look the
   instance up with ``DescribeInstances(InstanceIds=[id])`` when the Machine has a provider ID, and
   fall back to the tag filter (``Name`` + cluster + role tag, live states) only when it has none
@@ -49,6 +59,8 @@ What it promises beyond upstream (each a row of ``docs/differences.md``):
   both keys, which also holds where moto forgets all but the last ``tag-key`` filter.
 * InitializeMachine reuses the instance it looked up instead of describing it again, and turns the
   check off only on the interfaces that still have it on.
+* Concurrent first creates with one AMI make one DescribeImages: the lookup is single-flight per
+  cache key, the others wait for its answer (a failure is shared with them, never cached).
 
 Nothing the driver raises or logs contains the secret's keys or user data: AWS texts pass through
 `mcm_provider_aws.errors.redact` with the secret's values. Durations are float seconds on the
@@ -124,9 +136,12 @@ from mcm_provider_aws.validation import decode_provider_spec
 __all__ = [
     "AWS_EBS_CSI_DRIVER",
     "DEFAULT_CONSISTENCY_TIMEOUT",
+    "IMAGE_LOOKUP_WAIT",
+    "MAX_CLIENT_TOKEN_LINKS",
     "NAME_TAG",
     "AWSDriver",
     "client_token",
+    "client_token_after",
     "decode_provider_id",
     "encode_provider_id",
     "kubernetes_volume_id_to_ebs_volume_id",
@@ -139,8 +154,12 @@ NAME_TAG: Final = "Name"
 AWS_EBS_CSI_DRIVER: Final = "ebs.csi.aws.com"
 DEFAULT_CONSISTENCY_TIMEOUT: Final = 300.0
 """How long CreateMachine waits for a new instance to be visible (upstream's 5 minutes)."""
+MAX_CLIENT_TOKEN_LINKS: Final = 10
+"""How many RunInstances calls one create makes along its token chain (`client_token_after`)."""
 DEFAULT_IMAGE_CACHE_TTL: Final = 3600.0
 """How long an AMI's root device name is remembered (an AMI never changes it)."""
+IMAGE_LOOKUP_WAIT: Final = 60.0
+"""How long a create waits for another create's DescribeImages of the same AMI."""
 
 LIVE_STATES: Final = ("pending", "running", "stopping", "stopped")
 """The instance states the tag lookups consider (not shutting-down or terminated)."""
@@ -191,6 +210,18 @@ def client_token(machine: Machine) -> str:
     if uid and uid.isascii() and uid.isprintable() and len(uid) <= 60:
         return _CLIENT_TOKEN_PREFIX + uid
     basis = f"{machine.metadata.namespace}/{machine.metadata.name}/{uid}"
+    digest = hashlib.sha256(basis.encode()).hexdigest()
+    return (_CLIENT_TOKEN_PREFIX + digest)[:_CLIENT_TOKEN_MAX]
+
+
+def client_token_after(machine: Machine, instance_id: str) -> str:
+    """The ``ClientToken`` to use once the token that launched *instance_id* for *machine*
+    replays that instance terminated: the next link of the Machine's token chain.
+
+    ``mcm-`` and a SHA-256 of the Machine's UID and the instance ID, cut to 64 characters. The same
+    for every caller, so a repeated create follows the same chain; never a `client_token`.
+    """
+    basis = f"{machine.metadata.uid}:{instance_id}"
     digest = hashlib.sha256(basis.encode()).hexdigest()
     return (_CLIENT_TOKEN_PREFIX + digest)[:_CLIENT_TOKEN_MAX]
 
@@ -473,6 +504,15 @@ def _run_instances_input(
 # ------------------------------------------------------------------------------------ the driver
 
 
+@attrs.define
+class _ImageLookup:
+    """One DescribeImages in flight: its waiters read the result once ``done`` is set."""
+
+    done: threading.Event = attrs.field(factory=threading.Event)
+    root: str | None = None
+    error: MachineError | None = None
+
+
 @attrs.frozen
 class _Call:
     """What one driver call works with, after the prelude."""
@@ -537,6 +577,7 @@ class AWSDriver:
         self._root_devices: cachetools.TTLCache[tuple[str, ...], str] = cachetools.TTLCache(
             maxsize=256, ttl=image_cache_ttl, timer=self._clock.monotonic
         )
+        self._image_lookups: dict[tuple[str, ...], _ImageLookup] = {}  # in flight, by cache key
         self._random = random.Random()  # noqa: S311 -- back-off jitter, not cryptography
 
     # --- the prelude ----------------------------------------------------------------------------
@@ -654,6 +695,45 @@ class AWSDriver:
         data = user_data(request.secret)
         block_devices = _block_device_mappings(spec.block_devices, self._root_device_name(call))
         run_input = _run_instances_input(spec, machine, data, block_devices)
+        for _ in range(MAX_CLIENT_TOKEN_LINKS):
+            launched, described = self._run_instance(call, machine, run_input)
+            instance_id = str(launched["InstanceId"])
+            provider_id = encode_provider_id(spec.region, instance_id)
+            state = _state(described)
+            if state not in _GONE_STATES:
+                break
+            # A replay of a token whose instance was terminated since: the next link.
+            logger.info(
+                "machine %s: its earlier VM %s is %s; launching with the next client token",
+                name,
+                provider_id,
+                state,
+            )
+            run_input = {**run_input, "ClientToken": client_token_after(machine, instance_id)}
+        else:
+            raise MachineError(
+                Code.INTERNAL,
+                f'the last {MAX_CLIENT_TOKEN_LINKS} VMs created for machine "{name}" are all '
+                f'terminated (the last one "{provider_id}" is {state}); delete the machine to get '
+                "a new one",
+            )
+        node_name = str(described.get("PrivateDnsName") or launched.get("PrivateDnsName") or "")
+        if not node_name:
+            message = (
+                f'VM with Provider-ID "{provider_id}", for machine "{name}" does not yet have a '
+                "nodeName (instance.PrivateDnsName)"
+            )
+            logger.error("%s", message)
+            raise MachineError(Code.INTERNAL, message)
+        logger.info("machine %s: VM %s created, node name %s", name, provider_id, node_name)
+        return CreateMachineResponse(provider_id=provider_id, node_name=node_name)
+
+    def _run_instance(
+        self, call: _Call, machine: Machine, run_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One RunInstances: the instance it names (launched or replayed) and how EC2 describes it
+        now (the answer itself when that already says the instance is gone)."""
+        name = machine.metadata.name
         try:
             result = call.client.run_instances(**run_input)
         except _AWS_ERRORS as exc:
@@ -670,35 +750,53 @@ class AWSDriver:
             )
         launched = instances[0]
         instance_id = str(launched["InstanceId"])
-        provider_id = encode_provider_id(spec.region, instance_id)
+        if _state(launched) in _GONE_STATES:
+            return launched, launched
+        provider_id = encode_provider_id(call.spec.region, instance_id)
         logger.info("machine %s: launched %s, waiting until EC2 shows it", name, provider_id)
-        described = self._wait_until_visible(call, instance_id, provider_id)
-        state = _state(described)
-        if state in _GONE_STATES:
-            # A replay of this machine's ClientToken after its instance was terminated.
-            raise MachineError(
-                Code.INTERNAL,
-                f'the VM "{provider_id}" created for machine "{name}" earlier is {state}; '
-                "delete the machine to get a new one",
-            )
-        node_name = str(described.get("PrivateDnsName") or launched.get("PrivateDnsName") or "")
-        if not node_name:
-            message = (
-                f'VM with Provider-ID "{provider_id}", for machine "{name}" does not yet have a '
-                "nodeName (instance.PrivateDnsName)"
-            )
-            logger.error("%s", message)
-            raise MachineError(Code.INTERNAL, message)
-        logger.info("machine %s: VM %s created, node name %s", name, provider_id, node_name)
-        return CreateMachineResponse(provider_id=provider_id, node_name=node_name)
+        return launched, self._wait_until_visible(call, instance_id, provider_id)
 
     def _root_device_name(self, call: _Call) -> str | None:
-        """The AMI's root device name: DescribeImages once per AMI, region and credentials."""
+        """The AMI's root device name: DescribeImages once per AMI, region and credentials.
+
+        Single-flight: while one caller looks a key up, the others wait for its answer instead
+        of asking EC2 too (for at most `IMAGE_LOOKUP_WAIT`, then they ask). A failure reaches
+        every waiter but is not cached.
+        """
         key = (*call.image_key, call.spec.ami)
         with self._images_lock:
             cached = self._root_devices.get(key)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                return cached
+            lookup = self._image_lookups.get(key)
+            leading = lookup is None
+            if lookup is None:
+                lookup = self._image_lookups[key] = _ImageLookup()
+        if not leading:
+            if not self._clock.wait(lookup.done, IMAGE_LOOKUP_WAIT):
+                logger.warning("image %s: the lookup in flight is slow; asking EC2", call.spec.ami)
+                return self._describe_root_device(call)
+            if lookup.error is not None:
+                raise MachineError(lookup.error.code, lookup.error.message) from lookup.error
+            return lookup.root
+        try:
+            lookup.root = self._describe_root_device(call)
+        except MachineError as error:
+            lookup.error = error
+            raise
+        except BaseException:
+            lookup.error = MachineError(Code.INTERNAL, f"looking up image {call.spec.ami} failed")
+            raise
+        finally:
+            with self._images_lock:
+                if lookup.root is not None:
+                    self._root_devices[key] = lookup.root
+                del self._image_lookups[key]
+            lookup.done.set()
+        return lookup.root
+
+    def _describe_root_device(self, call: _Call) -> str | None:
+        """DescribeImages of the class's AMI: its ``RootDeviceName`` (None if it has none)."""
         try:
             images = call.client.describe_images(ImageIds=[call.spec.ami]).get("Images") or []
         except _AWS_ERRORS as exc:
@@ -706,11 +804,7 @@ class AWSDriver:
         if not images:
             raise MachineError(Code.NOT_FOUND, f"Image {call.spec.ami} not found")
         root = images[0].get("RootDeviceName")
-        if root is None:
-            return None
-        with self._images_lock:
-            self._root_devices[key] = str(root)
-        return str(root)
+        return None if root is None else str(root)
 
     def _adopt_after_mismatch(
         self, call: _Call, machine: Machine, exc: BaseException

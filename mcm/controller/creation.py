@@ -13,7 +13,9 @@ of these and ends, so every write is seen by the next pass:
 3. ``CreateMachine``. Failure: the create-error handling. Success: the create-duration metric,
    then the stale-node check (with a target cluster): a Node already named like the new VM's node,
    when that name is not the Machine's, means the provider reused an old name; the VM is deleted
-   again and the Machine marked Failed ("VM using old node obj").
+   again and the Machine marked Failed ("VM using old node obj"). A Node whose
+   ``spec.providerID`` is the one ``CreateMachine`` just returned is not stale: the new VM's
+   kubelet registered it before this check ran.
 4. Persist the VM's identity *at once*, before anything else can fail: ``spec.providerID``, the
    ``node`` label (with a target cluster) and the ``machinepriority.machine.sapcloud.io=3``
    annotation, as one merge patch guarded by the Machine's resourceVersion (retried once on a
@@ -300,7 +302,8 @@ class CreationFlow:
         secret: SecretData,
         created: CreateMachineResponse,
     ) -> Step | None:
-        """A Node named like the new VM's node already exists: delete the VM, fail the machine."""
+        """A Node named like the new VM's node exists and is not the VM's own (another
+        providerID): delete the VM, fail the machine."""
         ctx = self._ctx
         assert ctx.nodes is not None  # noqa: S101
         name = machine.metadata.name
@@ -310,6 +313,14 @@ class CreationFlow:
             logger.warning("machine %s: stale-node check failed: %s", name, error)
             return None
         if node is None:
+            return None
+        if created.provider_id and node.spec.provider_id == created.provider_id:
+            # The kubelet of the new VM registered before this check ran: its own Node.
+            logger.info(
+                "machine %s: node %s already carries the new VM's provider ID; not stale",
+                name,
+                created.node_name,
+            )
             return None
         logger.error(
             "machine %s: node %s already exists; deleting the new VM %s to get a fresh one",

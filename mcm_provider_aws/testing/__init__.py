@@ -6,8 +6,16 @@ simulator (`mcm.testing.kubelet`). moto is imported only when a server starts in
 """
 
 from mcm_provider_aws.testing.ec2_endpoint import EC2Endpoint
-from mcm_provider_aws.testing.fault_front import ActionCounts, FaultFront, error_body
+from mcm_provider_aws.testing.fault_front import ActionCounts, FaultFront, HeldCall, error_body
 from mcm_provider_aws.testing.moto_server import MotoServer
 from mcm_provider_aws.testing.vm_source import EC2VMSource
 
-__all__ = ["ActionCounts", "EC2Endpoint", "EC2VMSource", "FaultFront", "MotoServer", "error_body"]
+__all__ = [
+    "ActionCounts",
+    "EC2Endpoint",
+    "EC2VMSource",
+    "FaultFront",
+    "HeldCall",
+    "MotoServer",
+    "error_body",
+]

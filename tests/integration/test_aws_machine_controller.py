@@ -21,6 +21,7 @@ import contextlib
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,9 +58,9 @@ DELETION_TIMEOUT = 60.0
 """Real seconds a deletion may take (the flow moves a step per 5 s short retry)."""
 LIVE = ("pending", "running")
 KUBELET_JOIN_DELAY = 3.0
-"""Seconds from an instance running to its Node: a VM boots before its kubelet registers. With no
-delay the Node would be there before the controller's stale-node check after CreateMachine, which
-takes it for an old Node of the same name and deletes the new instance."""
+"""Seconds from an instance running to its Node: a VM boots before its kubelet registers. A Node
+that is there before the controller's stale-node check after CreateMachine is recognised as the new
+instance's own by its providerID (tested with no delay: ``world`` takes the delay as its param)."""
 
 V = TypeVar("V")
 
@@ -96,6 +97,7 @@ class World:
         network: EC2Network,
         namespace: str,
         tmp_path: Path,
+        join_delay: float = KUBELET_JOIN_DELAY,
     ) -> None:
         self.api = api
         self.plane = plane
@@ -111,7 +113,7 @@ class World:
             api,
             EC2VMSource(self.ec2, cluster_name=self.cluster, region=REGION),
             poll_interval=0.2,
-            join_delay=KUBELET_JOIN_DELAY,
+            join_delay=join_delay,
             namespace=namespace,
             name=f"kubelets-{namespace}",
         )
@@ -241,6 +243,7 @@ class World:
 
 @pytest.fixture
 def world(
+    request: pytest.FixtureRequest,
     api: KubeClient,
     *,
     control_plane: ControlPlane,
@@ -257,6 +260,7 @@ def world(
         network=network,
         namespace=namespace,
         tmp_path=tmp_path,
+        join_delay=getattr(request, "param", KUBELET_JOIN_DELAY),  # indirect parametrization
     )
     built.start_kubelets()
     try:
@@ -276,6 +280,14 @@ def sample_user_data() -> str:
 
 def instance_id_of(found: Machine) -> str:
     return found.spec.provider_id.rsplit("/", 1)[-1]
+
+
+def node_queue_adds(controller: ControllerProcess) -> float:
+    """``workqueue_adds_total{name="node"}`` of *controller*: its Node informer's adds so far."""
+    with urllib.request.urlopen(controller.url + "/metrics", timeout=5.0) as reply:  # noqa: S310
+        text = reply.read().decode()
+    found = re.search(r'^workqueue_adds_total\{name="node"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 # ---------------------------------------------------------------------------------------- tests
@@ -599,3 +611,38 @@ def test_a_created_machine_costs_four_describe_instances_one_run_instances_and_o
     assert not any(
         c.failed or c.throttled for c in (*for_the_first.values(), *for_two_more.values())
     )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("world", [pytest.param(0.0, id="no-join-delay")], indirect=True)
+def test_a_node_registered_before_the_stale_node_check_is_the_new_instances_own(world):
+    world.create_class()
+    controller = world.start_controller()
+    adds = node_queue_adds(controller)
+    held = world.front.hold_next("RunInstances")
+    name = f"fast-{world.namespace}"
+    world.create_machine(name)
+    assert held.wait(JOIN_TIMEOUT), "RunInstances never reached EC2"
+    (launched,) = world.instances(name)
+    node_name = launched["PrivateDnsName"]
+    # The kubelet registers the Node while the controller still waits for the RunInstances answer,
+    # and the controller's Node informer has it (its handler queued it) before the answer arrives.
+    node = world.wait(
+        lambda: world.api.get(NODES, node_name), timeout=JOIN_TIMEOUT, what="the Node"
+    )
+    world.wait(
+        lambda: node_queue_adds(controller) > adds, timeout=JOIN_TIMEOUT, what="the Node seen"
+    )
+
+    held.release()
+    running = world.wait_for_running(name)
+
+    assert instance_id_of(running) == launched["InstanceId"]
+    assert running.metadata.labels[NODE_LABEL_KEY] == node_name
+    assert node["spec"]["providerID"] == running.spec.provider_id
+    all_states = ("pending", "running", "shutting-down", "terminated", "stopping", "stopped")
+    assert [i["InstanceId"] for i in world.instances(name, states=all_states)] == [
+        launched["InstanceId"]
+    ]
+    assert world.endpoint.counts()["RunInstances"] == ActionCounts(total=1)
+    assert world.events("StaleNode") == []

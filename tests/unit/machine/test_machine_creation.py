@@ -275,6 +275,71 @@ def test_stale_node_with_a_different_name_deletes_the_vm_and_fails_the_machine()
     assert result.requeue_after == SHORT_RETRY
 
 
+def _node_with_provider_id(name: str, provider_id: str) -> dict[str, Any]:
+    body = node(name)
+    body["spec"] = {"providerID": provider_id}
+    return body
+
+
+def test_node_that_the_new_vm_registered_before_the_stale_node_check_is_not_stale() -> None:
+    env = env_with_class()
+    driver = _driver_naming_nodes(env, "ip-10-0-0-1")
+    env.context.driver = driver
+    seed_machine(env)
+    provider_id = "fake:///" + stored_machine(env).metadata.uid
+    target(env).seed(resources.NODES, _node_with_provider_id("ip-10-0-0-1", provider_id))
+    rec = reconciler(env)
+
+    first = rec.reconcile(key("machine-0"))
+    after_first = stored_machine(env)
+    rec.reconcile(key("machine-0"))
+    after_second = stored_machine(env)
+
+    assert driver.calls_for("machine-0") == (
+        "get_machine_status",
+        "create_machine",
+        "initialize_machine",
+        "get_machine_status",
+    )
+    assert list(driver.vms) == [provider_id]
+    assert first.requeue_after == SHORT_RETRY
+    assert after_first.spec.provider_id == provider_id
+    assert after_first.node_name == "ip-10-0-0-1"
+    assert after_second.phase is MachinePhase.PENDING
+    assert after_second.status.last_operation.description != "VM using old node obj"
+
+
+@pytest.mark.parametrize(
+    "node_provider_id",
+    [
+        pytest.param("fake:///an-old-vm", id="another VM's provider ID"),
+        pytest.param("", id="no provider ID"),
+    ],
+)
+def test_node_with_the_new_vms_name_but_another_provider_id_is_still_stale(
+    node_provider_id: str,
+) -> None:
+    env = env_with_class()
+    driver = _driver_naming_nodes(env, "ip-10-0-0-1")
+    env.context.driver = driver
+    seed_machine(env)
+    target(env).seed(resources.NODES, _node_with_provider_id("ip-10-0-0-1", node_provider_id))
+
+    result = reconciler(env).reconcile(key("machine-0"))
+
+    stored = stored_machine(env)
+    assert driver.calls_for("machine-0") == (
+        "get_machine_status",
+        "create_machine",
+        "delete_machine",
+    )
+    assert driver.vms == {}
+    assert stored.phase is MachinePhase.FAILED
+    assert stored.status.last_operation.description == "VM using old node obj"
+    assert stored.spec.provider_id == ""
+    assert result.requeue_after == SHORT_RETRY
+
+
 def _driver_naming_nodes(env: ControllerEnv, node_name: str) -> FakeDriver:
     return FakeDriver(clock=env.clock, node_name_for=lambda _m: node_name)
 

@@ -35,7 +35,7 @@ from mcm.driver import (
     SecretData,
 )
 from mcm_provider_aws.credentials import credentials_from_secret
-from mcm_provider_aws.driver import AWSDriver
+from mcm_provider_aws.driver import AWSDriver, client_token_after
 from mcm_provider_aws.metrics import AWSMetrics
 from mcm_provider_aws.testing import ActionCounts, EC2Endpoint
 
@@ -343,17 +343,57 @@ def test_a_repeated_create_returns_the_same_instance(driver, direct, network, id
     assert sum(len(r["Instances"]) for r in reservations) == 1
 
 
-def test_a_create_replaying_a_terminated_instances_token_is_internal(
-    driver, direct, network, idempotent_moto
+def live_instance_ids(direct: Any) -> list[str]:
+    return [
+        instance["InstanceId"]
+        for reservation in direct.describe_instances()["Reservations"]
+        for instance in reservation["Instances"]
+        if instance["State"]["Name"] not in ("shutting-down", "terminated")
+    ]
+
+
+def test_a_create_after_the_machines_instance_was_terminated_launches_one_new_instance(
+    driver, endpoint, direct, network
+):
+    params = record_params(driver)
+    first = create(driver, provider_spec(network))
+    first_id = instance_id_of(first.provider_id)
+    direct.terminate_instances(InstanceIds=[first_id])
+
+    second = create(driver, provider_spec(network))
+    retried = create(driver, provider_spec(network))
+
+    second_id = instance_id_of(second.provider_id)
+    assert second_id != first_id
+    assert describe(direct, second_id)["State"]["Name"] in ("pending", "running")
+    assert retried == second
+    assert live_instance_ids(direct) == [second_id]
+    next_token = client_token_after(machine(), first_id)
+    assert [p["ClientToken"] for p in params["RunInstances"]] == [
+        "mcm-uid-of-web-0",
+        "mcm-uid-of-web-0",
+        next_token,
+        "mcm-uid-of-web-0",
+        next_token,
+    ]
+    assert endpoint.counts()["RunInstances"] == ActionCounts(total=5, replayed=3)
+
+
+def test_a_create_follows_the_token_chain_past_every_terminated_instance(
+    driver, endpoint, direct, network, idempotent_moto
 ):
     first = create(driver, provider_spec(network))
     direct.terminate_instances(InstanceIds=[instance_id_of(first.provider_id)])
+    second = create(driver, provider_spec(network))
+    direct.terminate_instances(InstanceIds=[instance_id_of(second.provider_id)])
 
-    with pytest.raises(MachineError) as caught:
-        create(driver, provider_spec(network))
+    third = create(driver, provider_spec(network))
+    retried = create(driver, provider_spec(network))
 
-    assert caught.value.code is Code.INTERNAL
-    assert "terminated" in caught.value.message
+    third_id = instance_id_of(third.provider_id)
+    assert len({first.provider_id, second.provider_id, third.provider_id}) == 3
+    assert retried == third
+    assert live_instance_ids(direct) == [third_id]
 
 
 def test_insufficient_capacity_is_resource_exhausted_and_launches_nothing(

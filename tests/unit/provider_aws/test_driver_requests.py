@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -36,8 +37,11 @@ from mcm.driver import (
 )
 from mcm_provider_aws.credentials import Credentials
 from mcm_provider_aws.driver import (
+    IMAGE_LOOKUP_WAIT,
+    MAX_CLIENT_TOKEN_LINKS,
     AWSDriver,
     client_token,
+    client_token_after,
     decode_provider_id,
     encode_provider_id,
     kubernetes_volume_id_to_ebs_volume_id,
@@ -347,6 +351,18 @@ def test_the_client_token_is_stable_ascii_and_fits_ec2s_limit(uid, expected_leng
 def test_machines_with_different_uids_get_different_tokens():
     assert client_token(machine(uid="a")) != client_token(machine(uid="b"))
     assert client_token(machine(uid="")) != client_token(machine("web-1", uid=""))
+
+
+def test_the_next_token_of_the_chain_is_stable_fits_ec2s_limit_and_names_the_instance():
+    token = client_token_after(machine(), "i-1")
+
+    assert token == client_token_after(machine(), "i-1")
+    assert token.isascii()
+    assert len(token) == 64
+    assert token.startswith("mcm-")
+    assert token != client_token(machine())
+    assert token != client_token_after(machine(), "i-2")
+    assert token != client_token_after(machine(uid="other"), "i-1")
 
 
 # --- CreateMachine: the request -------------------------------------------------------------------
@@ -672,6 +688,104 @@ def test_the_amis_root_device_is_looked_up_once_per_ami(driver, ec2):
     ]
 
 
+class HeldImages:
+    """A `describe_images` answer that waits (bounded) for `release`, counting its calls."""
+
+    def __init__(self, answer: dict[str, Any] | BaseException) -> None:
+        self.answer = answer
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def __call__(self, _kwargs: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls += 1
+        self.entered.set()
+        self.release.wait(5)
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return copy.deepcopy(self.answer)
+
+
+def create_concurrently(
+    driver: AWSDriver, clock: FakeClock, held: HeldImages, count: int
+) -> list[Any]:
+    """*count* creates of different machines at once, the first one's DescribeImages held until
+    the others wait for it; their responses or errors, in order."""
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            results[index] = create(driver, machine=machine(f"web-{index}", uid=f"uid-{index}"))
+        except MachineError as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+    threads[0].start()
+    assert held.entered.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    waiting = clock.wait_for_waiters(count - 1, timeout=5)
+    held.release.set()
+    for thread in threads:
+        thread.join(5)
+    assert waiting, "the other creates did not wait for the lookup in flight"
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def test_concurrent_first_creates_make_one_image_lookup(driver, ec2, clock):
+    held = HeldImages(copy.deepcopy(DEFAULTS["describe_images"]))
+    ec2.script("describe_images", held, held, held)
+
+    results = create_concurrently(driver, clock, held, 3)
+
+    assert held.calls == 1
+    assert all(not isinstance(result, MachineError) for result in results)
+    roots = {p["BlockDeviceMappings"][0]["DeviceName"] for p in ec2.params("run_instances")}
+    assert roots == {"/dev/xvda"}
+    assert len(ec2.params("run_instances")) == 3
+
+
+def test_a_failed_image_lookup_reaches_its_waiters_and_is_not_cached(driver, ec2, clock):
+    held = HeldImages(aws_error("RequestLimitExceeded", "DescribeImages"))
+    ec2.script("describe_images", held)
+
+    results = create_concurrently(driver, clock, held, 3)
+    ec2.calls.clear()
+    create(driver)
+
+    assert held.calls == 1
+    assert [result.code for result in results] == [Code.UNAVAILABLE] * 3
+    assert ec2.methods() == ["describe_images", "run_instances", "describe_instances"]
+
+
+def test_a_create_waiting_too_long_for_an_image_lookup_asks_ec2_itself(driver, ec2, clock):
+    held = HeldImages(copy.deepcopy(DEFAULTS["describe_images"]))
+    ec2.script("describe_images", held)
+    leader = threading.Thread(target=create, args=(driver,), daemon=True)
+    leader.start()
+    assert held.entered.wait(5)
+    results: list[Any] = []
+    follower = threading.Thread(
+        target=lambda: results.append(create(driver, machine=machine("web-1", uid="uid-1"))),
+        daemon=True,
+    )
+    follower.start()
+    assert clock.wait_for_waiters(1, timeout=5)
+
+    clock.step(IMAGE_LOOKUP_WAIT)
+    follower.join(5)
+    held.release.set()
+    leader.join(5)
+
+    (response,) = results
+    assert response.provider_id == "aws:///eu-west-1/i-0123456789abcdef0"
+    assert held.calls == 1
+    assert len(ec2.params("describe_images")) == 2
+
+
 @pytest.mark.parametrize(
     ("aws_code", "expected"),
     [
@@ -773,15 +887,85 @@ def test_create_gives_up_after_the_consistency_timeout(ec2, clock, registry):
     assert sum(clock.sleeps) <= 30.0
 
 
-def test_a_replayed_token_of_a_terminated_instance_is_internal(driver, ec2):
-    ec2.script("run_instances", {"Instances": [instance(state="pending")]})
-    ec2.script("describe_instances", reservation(instance(state="terminated")))
+def test_a_replayed_token_of_a_terminated_instance_is_followed_by_the_next_token(driver, ec2):
+    ec2.script(
+        "run_instances",
+        {"Instances": [instance("i-000000000000000a1", state="pending")]},
+        {"Instances": [instance("i-000000000000000b2", state="pending")]},
+    )
+    ec2.script(
+        "describe_instances",
+        reservation(instance("i-000000000000000a1", state="terminated")),
+        reservation(instance("i-000000000000000b2", state="pending")),
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000b2"
+    assert [p["ClientToken"] for p in ec2.params("run_instances")] == [
+        client_token(machine()),
+        client_token_after(machine(), "i-000000000000000a1"),
+    ]
+    first, second = ec2.params("run_instances")
+    assert {**first, "ClientToken": ""} == {**second, "ClientToken": ""}
+
+
+@pytest.mark.parametrize("state", ["shutting-down", "terminated"])
+def test_an_answer_naming_a_gone_instance_moves_on_without_describing_it(driver, ec2, state):
+    ec2.script(
+        "run_instances",
+        {"Instances": [instance("i-000000000000000a1", state=state)]},
+        {"Instances": [instance("i-000000000000000b2", state="pending")]},
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000b2"
+    assert ec2.params("describe_instances") == [{"InstanceIds": ["i-000000000000000b2"]}]
+
+
+@pytest.mark.parametrize("state", ["pending", "running", "stopping", "stopped"])
+def test_a_replayed_live_instance_ends_the_chain(driver, ec2, state):
+    ec2.script("describe_instances", reservation(instance(state=state)))
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-0123456789abcdef0"
+    assert len(ec2.params("run_instances")) == 1
+
+
+def test_a_chain_of_terminated_instances_ends_after_the_last_link_with_internal(driver, ec2):
+    ids = [f"i-{n:017x}" for n in range(MAX_CLIENT_TOKEN_LINKS + 1)]
+    ec2.script("run_instances", *[{"Instances": [instance(i, state="terminated")]} for i in ids])
 
     with pytest.raises(MachineError) as caught:
         create(driver)
 
     assert caught.value.code is Code.INTERNAL
     assert "terminated" in caught.value.message
+    tokens = [p["ClientToken"] for p in ec2.params("run_instances")]
+    assert tokens == [client_token(machine())] + [
+        client_token_after(machine(), i) for i in ids[: MAX_CLIENT_TOKEN_LINKS - 1]
+    ]
+
+
+def test_a_next_token_used_with_other_parameters_adopts_the_machines_live_instance(driver, ec2):
+    ec2.script(
+        "run_instances",
+        {"Instances": [instance("i-000000000000000a1", state="terminated")]},
+        aws_error("IdempotentParameterMismatch", "RunInstances"),
+    )
+    ec2.script(
+        "describe_instances",
+        reservation(instance("i-000000000000000b2")),
+        reservation(instance("i-000000000000000b2")),
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000b2"
+    lookup = ec2.params("describe_instances")[0]
+    assert {"Name": "tag:Name", "Values": ["web-0"]} in lookup["Filters"]
 
 
 def test_a_token_used_with_other_parameters_adopts_the_machines_instance(driver, ec2):
