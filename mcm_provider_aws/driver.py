@@ -14,7 +14,8 @@ CreateMachine           DescribeImages (the AMI's root device; cached per AMI, r
                         credentials, one lookup in flight per key), RunInstances (with a
                         ``ClientToken``; again with the next token of the chain while it
                         replays a terminated instance), DescribeInstances(InstanceIds) until
-                        the instance is visible
+                        the instance is visible; after ``IdempotentParameterMismatch``,
+                        DescribeInstances by tags, then by the ``client-token`` filter
 InitializeMachine       DescribeInstances(InstanceIds) (by tags without a provider ID),
                         ModifyNetworkInterfaceAttribute per interface whose source/dest check
                         must go off, AssignIpv6Addresses per interface missing IPv6 prefixes
@@ -31,8 +32,9 @@ What it promises beyond upstream (each a row of ``docs/differences.md``):
 * **No duplicate VMs.** RunInstances carries ``ClientToken`` = `client_token` of the Machine (its
   UID), so a create repeated after a crash or a timeout returns the instance the first one
   launched instead of a second VM. If the class changed in between, EC2 answers
-  ``IdempotentParameterMismatch``; the driver then adopts the instance it finds by the machine's
-  tags.
+  ``IdempotentParameterMismatch``; the driver then adopts the live instance it finds by the
+  machine's tags, else the instance that token launched (DescribeInstances with the
+  ``client-token`` filter): adopted if live, the next link of the chain (below) if it is gone.
 * **A terminated VM is not replayed forever.** EC2 remembers a token for at least 24 hours, so
   once the Machine's instance was terminated (the stale-node check, an operator) every later
   RunInstances with its token would name that dead instance again. When the answer names an
@@ -41,6 +43,15 @@ What it promises beyond upstream (each a row of ``docs/differences.md``):
   and so on along the chain, at most `MAX_CLIENT_TOKEN_LINKS` calls, until an answer names a live
   instance. No state is kept: a create repeated after a crash walks the same chain and ends at the
   same instance, still without a duplicate.
+* **A replay EC2 has forgotten is not waited for.** About an hour after termination
+  DescribeInstances no longer knows an instance (``InvalidInstanceID.NotFound``), while
+  RunInstances still replays the token's first answer, ``pending`` and the original
+  ``LaunchTime``. A new instance not yet visible (eventual consistency) is waited for as upstream
+  waits, for up to ``consistency_timeout``; but an answer whose ``LaunchTime`` lies more than
+  ``consistency_timeout`` + `LAUNCH_TIME_SKEW` before now (the injected clock) names an instance
+  that had all that time to appear, so one DescribeInstances answering ``NotFound`` (or nothing)
+  settles it: the instance is taken as gone and the chain moves on at once. An answer without a
+  ``LaunchTime`` is always waited for.
 * **The provider ID first.** GetMachineStatus, InitializeMachine and DeleteMachine look the
   instance up with ``DescribeInstances(InstanceIds=[id])`` when the Machine has a provider ID, and
   fall back to the tag filter (``Name`` + cluster + role tag, live states) only when it has none
@@ -69,6 +80,7 @@ injected `Clock`.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -77,7 +89,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import attrs
 import cachetools
@@ -137,6 +149,7 @@ __all__ = [
     "AWS_EBS_CSI_DRIVER",
     "DEFAULT_CONSISTENCY_TIMEOUT",
     "IMAGE_LOOKUP_WAIT",
+    "LAUNCH_TIME_SKEW",
     "MAX_CLIENT_TOKEN_LINKS",
     "NAME_TAG",
     "AWSDriver",
@@ -156,6 +169,9 @@ DEFAULT_CONSISTENCY_TIMEOUT: Final = 300.0
 """How long CreateMachine waits for a new instance to be visible (upstream's 5 minutes)."""
 MAX_CLIENT_TOKEN_LINKS: Final = 10
 """How many RunInstances calls one create makes along its token chain (`client_token_after`)."""
+LAUNCH_TIME_SKEW: Final = 300.0
+"""How far EC2's clock (``LaunchTime``) and the driver's may disagree. EC2 refuses requests signed
+more than 5 minutes off its clock, so a driver that can call it is within this of it."""
 DEFAULT_IMAGE_CACHE_TTL: Final = 3600.0
 """How long an AMI's root device name is remembered (an AMI never changes it)."""
 IMAGE_LOOKUP_WAIT: Final = 60.0
@@ -164,6 +180,7 @@ IMAGE_LOOKUP_WAIT: Final = 60.0
 LIVE_STATES: Final = ("pending", "running", "stopping", "stopped")
 """The instance states the tag lookups consider (not shutting-down or terminated)."""
 _GONE_STATES = frozenset({"shutting-down", "terminated"})
+_FORGOTTEN = "no longer known to EC2"  # the "state" of a replayed instance EC2 forgot
 _EFA_TYPES = frozenset({"efa", "efa-only"})
 _RESOURCE_TYPES = ("instance", "volume", "network-interface")
 _NOT_SECRET_KEYS = frozenset({ROLE_ARN, WORKLOAD_IDENTITY_TOKEN_FILE})
@@ -278,6 +295,21 @@ def _instances_of(page: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _state(instance: Mapping[str, Any]) -> str:
     return str((instance.get("State") or {}).get("Name") or "")
+
+
+def _launch_time(instance: Mapping[str, Any]) -> float | None:
+    """``LaunchTime`` in seconds since the epoch (botocore parses it; a naive one is UTC)."""
+    value = instance.get("LaunchTime")
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.timestamp()
 
 
 def _go_list(items: Sequence[str]) -> str:
@@ -696,11 +728,12 @@ class AWSDriver:
         block_devices = _block_device_mappings(spec.block_devices, self._root_device_name(call))
         run_input = _run_instances_input(spec, machine, data, block_devices)
         for _ in range(MAX_CLIENT_TOKEN_LINKS):
-            launched, described = self._run_instance(call, machine, run_input)
+            launched, found = self._run_instance(call, machine, run_input)
             instance_id = str(launched["InstanceId"])
             provider_id = encode_provider_id(spec.region, instance_id)
-            state = _state(described)
-            if state not in _GONE_STATES:
+            state = _FORGOTTEN if found is None else _state(found)
+            if found is not None and state not in _GONE_STATES:
+                described = found
                 break
             # A replay of a token whose instance was terminated since: the next link.
             logger.info(
@@ -730,16 +763,18 @@ class AWSDriver:
 
     def _run_instance(
         self, call: _Call, machine: Machine, run_input: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """One RunInstances: the instance it names (launched or replayed) and how EC2 describes it
-        now (the answer itself when that already says the instance is gone)."""
+        now (the answer itself when that already says the instance is gone; None when EC2 no
+        longer knows an instance launched long ago)."""
         name = machine.metadata.name
         try:
             result = call.client.run_instances(**run_input)
         except _AWS_ERRORS as exc:
             if aws_error_code(exc) != IDEMPOTENT_PARAMETER_MISMATCH:
                 raise machine_error(create_error_code(exc), exc, secrets=call.secrets) from exc
-            instances = self._adopt_after_mismatch(call, machine, exc)
+            token = str(run_input.get("ClientToken") or "")
+            instances = self._adopt_after_mismatch(call, machine, token, exc)
         else:
             instances = [i for i in result.get("Instances") or () if i.get("InstanceId")]
         if not instances:
@@ -753,8 +788,24 @@ class AWSDriver:
         if _state(launched) in _GONE_STATES:
             return launched, launched
         provider_id = encode_provider_id(call.spec.region, instance_id)
-        logger.info("machine %s: launched %s, waiting until EC2 shows it", name, provider_id)
-        return launched, self._wait_until_visible(call, instance_id, provider_id)
+        launched_at = _launch_time(launched)
+        long_ago = launched_at is not None and (
+            self._clock.now() - launched_at > self._consistency_timeout + LAUNCH_TIME_SKEW
+        )
+        if not long_ago:
+            logger.info("machine %s: launched %s, waiting until EC2 shows it", name, provider_id)
+            return launched, self._wait_until_visible(call, instance_id, provider_id)
+        # A replay of an answer older than any eventual-consistency delay: one look settles it.
+        found = self._wait_until_visible(call, instance_id, provider_id, forgotten_if_missing=True)
+        if found is None:
+            logger.info(
+                "machine %s: EC2 replays %s, launched at %s, but no longer knows it; taking it as "
+                "terminated",
+                name,
+                provider_id,
+                launched.get("LaunchTime"),
+            )
+        return launched, found
 
     def _root_device_name(self, call: _Call) -> str | None:
         """The AMI's root device name: DescribeImages once per AMI, region and credentials.
@@ -807,10 +858,20 @@ class AWSDriver:
         return None if root is None else str(root)
 
     def _adopt_after_mismatch(
-        self, call: _Call, machine: Machine, exc: BaseException
+        self, call: _Call, machine: Machine, token: str, exc: BaseException
     ) -> list[dict[str, Any]]:
-        """This machine's token launched an instance with other parameters: find that one."""
-        instances = self._instances_by_tags(call, machine.metadata.name)
+        """*token* launched an instance with other parameters: the machine's live instance (by
+        tags), else the one *token* launched (by the ``client-token`` filter), live or gone."""
+        name = machine.metadata.name
+        instances = self._instances_by_tags(call, name)
+        if instances:
+            logger.warning(
+                "machine %s: the class changed since its VM %s was launched; adopting it",
+                name,
+                instances[0].get("InstanceId"),
+            )
+            return instances
+        instances = list(self._describe_pages(call, [{"Name": "client-token", "Values": [token]}]))
         if not instances:
             raise machine_error(
                 Code.INTERNAL,
@@ -820,26 +881,45 @@ class AWSDriver:
                 "cannot be found: ",
             ) from exc
         logger.warning(
-            "machine %s: the class changed since its VM %s was launched; adopting it",
-            machine.metadata.name,
+            "machine %s: the class changed since its client token launched VM %s, now %s",
+            name,
             instances[0].get("InstanceId"),
+            _state(instances[0]) or "in an unknown state",
         )
         return instances
 
+    @overload
     def _wait_until_visible(
         self, call: _Call, instance_id: str, provider_id: str
-    ) -> dict[str, Any]:
-        """DescribeInstances(InstanceIds) with upstream's exponential back-off until it answers."""
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def _wait_until_visible(
+        self, call: _Call, instance_id: str, provider_id: str, *, forgotten_if_missing: bool
+    ) -> dict[str, Any] | None: ...
+
+    def _wait_until_visible(
+        self, call: _Call, instance_id: str, provider_id: str, *, forgotten_if_missing: bool = False
+    ) -> dict[str, Any] | None:
+        """DescribeInstances(InstanceIds) with upstream's exponential back-off until it answers.
+
+        With *forgotten_if_missing*, None as soon as EC2 says it does not know the instance
+        (``InvalidInstanceID.NotFound`` or an empty answer); other failures are still retried.
+        """
         deadline = self._clock.monotonic() + self._consistency_timeout
         interval = _BACKOFF_INITIAL
         while True:
             try:
                 instances = self._instances_by_id(call, instance_id)
             except MachineError as error:
+                if forgotten_if_missing and error.code is Code.NOT_FOUND:
+                    return None
                 logger.debug("%s is not visible yet: %s", provider_id, error.message)
             else:
                 if instances:
                     return instances[0]
+                if forgotten_if_missing:
+                    return None
             delay = interval * self._random.uniform(
                 1 - _BACKOFF_RANDOMIZATION, 1 + _BACKOFF_RANDOMIZATION
             )

@@ -31,17 +31,27 @@ a test asked otherwise. Requests are told apart by the EC2 query protocol's ``Ac
   replays the remembered body to a repeat (counted as ``replayed``) and answers a repeat with
   other parameters ``IdempotentParameterMismatch`` (HTTP 400). Calls with one token are answered
   one at a time. Without this, a test of "the create was repeated after a crash or a lost answer"
-  would see moto launch a second instance where EC2 would not. ``client_tokens=False`` turns it
-  off.
+  would see moto launch a second instance where EC2 would not. A replay is the first answer byte
+  for byte, so it names the instance as it was then (``pending``, the first ``LaunchTime``), as
+  EC2's does. EC2's ``client-token`` filter of DescribeInstances (which moto lacks) is emulated
+  too: a DescribeInstances whose form body has that filter is forwarded without it, and the answer
+  keeps only the instances whose ``clientToken`` is one of its values. ``client_tokens=False``
+  turns both off.
+- **Forgotten instances.** EC2 stops showing a terminated instance about an hour after its
+  termination, while RunInstances keeps replaying the token that launched it. After
+  `FaultFront.purge_instances`, a DescribeInstances naming one of those IDs in ``InstanceIds`` is
+  answered ``InvalidInstanceID.NotFound`` (HTTP 400, not forwarded; counted as ``failed``), and
+  every other DescribeInstances answer leaves them out. Remembered RunInstances answers still
+  name them.
 - **Held answers.** `FaultFront.hold_next` lets the next call of an action (optionally only one
   whose parameters match) reach the upstream, then holds its answer back until the test decides:
   `HeldCall.release` delivers it, `HeldCall.drop` closes the connection without an answer (a
   response lost on the wire). `HeldCall.wait` returns once the upstream has answered, so "the
   cloud acted but the caller never heard of it" is a deterministic state a test can act in (kill
   the caller, for instance). A held RunInstances answer is already remembered for its token.
-- `FaultFront.reset` forgets faults, latencies, buckets, counts, held calls (dropped) and
-  remembered tokens; `FaultFront.stop` drops held calls. Every method is thread-safe; the server
-  answers each connection on its own thread.
+- `FaultFront.reset` forgets faults, latencies, buckets, counts, held calls (dropped),
+  remembered tokens and purged instances; `FaultFront.stop` drops held calls. Every method is
+  thread-safe; the server answers each connection on its own thread.
 
 Nothing here knows moto: any EC2-compatible upstream works. Durations are float seconds.
 """
@@ -59,6 +69,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import attrs
@@ -72,7 +83,12 @@ IDEMPOTENT_PARAMETER_MISMATCH_MESSAGE = (
     "Arguments on this idempotent request are inconsistent with arguments used in previous"
     " request(s)."
 )
+INSTANCE_ID_NOT_FOUND = "InvalidInstanceID.NotFound"
 _IDEMPOTENT_ACTIONS = frozenset({"RunInstances"})
+_DESCRIBE_INSTANCES = "DescribeInstances"
+_CLIENT_TOKEN_FILTER = "client-token"  # noqa: S105 -- a filter name, not a password
+_INSTANCE_ID_PARAM = re.compile(r"InstanceId\.\d+")
+_FILTER_PARAM = re.compile(r"Filter\.(\d+)\.(.*)")
 _CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]*)/[^/]*/([^/]*)/")
 
 _SHUTDOWN_POLL = 0.05  # how often the serving thread checks for `stop`
@@ -252,6 +268,7 @@ class FaultFront:
         self._issued_holds: list[HeldCall] = []  # every hold not yet decided by `stop`/`reset`
         self._remembered: dict[tuple[str, str, str], _Remembered] = {}
         self._token_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._purged: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -373,6 +390,12 @@ class FaultFront:
             self._issued_holds.append(hold)
         return hold
 
+    def purge_instances(self, *instance_ids: str) -> None:
+        """Make DescribeInstances forget *instance_ids*, as EC2 forgets terminated instances about
+        an hour after their termination (terminate them first: the front does not check)."""
+        with self._lock:
+            self._purged.update(instance_ids)
+
     def counts(self) -> dict[str, ActionCounts]:
         """Calls per action so far."""
         with self._lock:
@@ -397,6 +420,7 @@ class FaultFront:
             self._counts.clear()
             self._remembered.clear()
             self._token_locks.clear()
+            self._purged.clear()
         self._drop_holds()
 
     def _drop_holds(self) -> None:
@@ -471,6 +495,8 @@ class FaultFront:
 
     def _answer(self, action: str, params: Mapping[str, str], request: _Request) -> _Answer:
         """The upstream's answer, or for a repeated ``ClientToken`` the remembered one."""
+        if action == _DESCRIBE_INSTANCES:
+            return self._describe_instances_answer(params, request)
         key = self._token_key(action, params, request.headers)
         if key is None:
             return self._forward_answer(request)
@@ -491,6 +517,28 @@ class FaultFront:
                 with self._lock:
                     self._remembered[key] = _Remembered(dict(params), answer)
             return answer
+
+    def _describe_instances_answer(self, params: Mapping[str, str], request: _Request) -> _Answer:
+        """DescribeInstances without purged instances, with the ``client-token`` filter."""
+        with self._lock:
+            purged = frozenset(self._purged)
+        tokens = _filter_values(params, _CLIENT_TOKEN_FILTER) if self._client_tokens else None
+        if not purged and tokens is None:
+            return self._forward_answer(request)
+        named = {value for key, value in params.items() if _INSTANCE_ID_PARAM.fullmatch(key)}
+        missing = sorted(named & purged)
+        if missing:
+            return _error_answer(
+                400, INSTANCE_ID_NOT_FOUND, f"The instance ID '{', '.join(missing)}' does not exist"
+            )
+        if tokens is not None:
+            request = attrs.evolve(
+                request, body=_without_filter(request.body, _CLIENT_TOKEN_FILTER)
+            )
+        answer = self._forward_answer(request)
+        if not 200 <= answer.status < 300:
+            return answer
+        return attrs.evolve(answer, payload=_keep_instances(answer.payload, purged, tokens))
 
     def _token_key(
         self, action: str, params: Mapping[str, str], headers: Mapping[str, str]
@@ -550,6 +598,75 @@ def error_body(code: str, message: str) -> bytes:
         f"<Message>{escape(message)}</Message></Error></Errors>"
         f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
     ).encode()
+
+
+def _filter_values(params: Mapping[str, str], name: str) -> frozenset[str] | None:
+    """The values of the query protocol's filter *name* (``Filter.N.Value.M``); None if absent."""
+    numbers = {
+        match[1]
+        for key, value in params.items()
+        if (match := _FILTER_PARAM.fullmatch(key)) and match[2] == "Name" and value == name
+    }
+    if not numbers:
+        return None
+    return frozenset(
+        value
+        for key, value in params.items()
+        if (match := _FILTER_PARAM.fullmatch(key))
+        and match[1] in numbers
+        and match[2].startswith("Value.")
+    )
+
+
+def _without_filter(body: bytes, name: str) -> bytes:
+    """The form *body* without the filter *name*, the other filters numbered 1, 2, ... again."""
+    pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    dropped = {
+        match[1]
+        for key, value in pairs
+        if (match := _FILTER_PARAM.fullmatch(key)) and match[2] == "Name" and value == name
+    }
+    kept = sorted(
+        {m[1] for key, _ in pairs if (m := _FILTER_PARAM.fullmatch(key))} - dropped, key=int
+    )
+    renumbered = {old: str(new) for new, old in enumerate(kept, start=1)}
+    out: list[tuple[str, str]] = []
+    for key, value in pairs:
+        match = _FILTER_PARAM.fullmatch(key)
+        if match is None:
+            out.append((key, value))
+        elif match[1] in renumbered:
+            out.append((f"Filter.{renumbered[match[1]]}.{match[2]}", value))
+    return urllib.parse.urlencode(out).encode()
+
+
+def _keep_instances(payload: bytes, purged: frozenset[str], tokens: frozenset[str] | None) -> bytes:
+    """A DescribeInstances answer without the *purged* instances and, given *tokens*, without
+    those launched with another ``ClientToken``; reservations left empty go too."""
+    root = ElementTree.fromstring(payload)  # noqa: S314 -- the upstream's answer to a test
+    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+
+    def tag(name: str) -> str:
+        return f"{{{namespace}}}{name}" if namespace else name
+
+    reservations = root.find(tag("reservationSet"))
+    if reservations is None:
+        return payload
+    for reservation in list(reservations):
+        instances = reservation.find(tag("instancesSet"))
+        if instances is None:
+            continue
+        for instance in list(instances):
+            gone = (instance.findtext(tag("instanceId")) or "") in purged
+            token = instance.findtext(tag("clientToken")) or ""
+            if gone or (tokens is not None and token not in tokens):
+                instances.remove(instance)
+        if not len(instances):
+            reservations.remove(reservation)
+    text: bytes = ElementTree.tostring(
+        root, encoding="utf-8", xml_declaration=True, default_namespace=namespace or None
+    )
+    return text
 
 
 def _params(query: str, body: bytes, content_type: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ import attrs
 import boto3
 import botocore.endpoint
 import pytest
+from botocore.exceptions import ClientError
 from moto.ec2.models.iam_instance_profile import IamInstanceProfileAssociationBackend
 from moto.ec2.models.instances import InstanceBackend
 from prometheus_client import CollectorRegistry
@@ -394,6 +395,97 @@ def test_a_create_follows_the_token_chain_past_every_terminated_instance(
     assert len({first.provider_id, second.provider_id, third.provider_id}) == 3
     assert retried == third
     assert live_instance_ids(direct) == [third_id]
+
+
+def age_clock_past_launch(clock: SteppingClock, direct: Any, instance_id: str) -> None:
+    """Move *clock* to two hours after *instance_id*'s LaunchTime (moto's is the real time)."""
+    launch_time = describe(direct, instance_id)["LaunchTime"].timestamp()
+    clock.step(max(0.0, launch_time + 7200 - clock.now()))
+
+
+def test_a_create_after_ec2_forgot_the_terminated_instance_launches_one_new_instance_at_once(
+    driver, endpoint, direct, clock, network
+):
+    first = create(driver, provider_spec(network))
+    first_id = instance_id_of(first.provider_id)
+    direct.terminate_instances(InstanceIds=[first_id])
+    endpoint.front.purge_instances(first_id)
+    age_clock_past_launch(clock, direct, first_id)
+    endpoint.front.reset_counts()
+
+    second = create(driver, provider_spec(network))
+    retried = create(driver, provider_spec(network))
+
+    second_id = instance_id_of(second.provider_id)
+    assert second_id != first_id
+    assert retried == second
+    assert clock.sleeps == []
+    assert live_instance_ids(direct) == [second_id]
+    assert endpoint.counts()["RunInstances"] == ActionCounts(total=4, replayed=3)
+    # each create: the forgotten first instance (NotFound), then the second one
+    assert endpoint.counts()["DescribeInstances"] == ActionCounts(total=4, failed=2)
+
+
+def test_a_create_with_a_changed_class_after_the_instance_was_terminated_launches_a_new_one(
+    driver, endpoint, direct, network
+):
+    params = record_params(driver)
+    first = create(driver, provider_spec(network))
+    first_id = instance_id_of(first.provider_id)
+    direct.terminate_instances(InstanceIds=[first_id])
+
+    second = create(driver, provider_spec(network, machineType="m5.xlarge"))
+    retried = create(driver, provider_spec(network, machineType="m5.xlarge"))
+
+    second_id = instance_id_of(second.provider_id)
+    assert second_id != first_id
+    assert retried == second
+    assert live_instance_ids(direct) == [second_id]
+    assert describe(direct, second_id)["InstanceType"] == "m5.xlarge"
+    assert [p["ClientToken"] for p in params["RunInstances"]] == [
+        "mcm-uid-of-web-0",
+        "mcm-uid-of-web-0",
+        client_token_after(machine(), first_id),
+        "mcm-uid-of-web-0",
+    ]
+
+
+def test_the_fronts_client_token_filter_finds_the_instance_a_token_launched(
+    driver, endpoint, network
+):
+    create(driver, provider_spec(network))
+    other = create(driver, provider_spec(network), machine("web-1"))
+    client = endpoint.client()
+
+    found = client.describe_instances(
+        Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            {"Name": "client-token", "Values": ["mcm-uid-of-web-1"]},
+        ]
+    )["Reservations"]
+    unknown = client.describe_instances(
+        Filters=[{"Name": "client-token", "Values": ["mcm-unknown"]}]
+    )["Reservations"]
+
+    assert [i["InstanceId"] for r in found for i in r["Instances"]] == [
+        instance_id_of(other.provider_id)
+    ]
+    assert unknown == []
+
+
+def test_the_front_hides_purged_instances_from_describe_instances(driver, endpoint, network):
+    kept = instance_id_of(create(driver, provider_spec(network)).provider_id)
+    purged = instance_id_of(create(driver, provider_spec(network), machine("web-1")).provider_id)
+    endpoint.front.purge_instances(purged)
+    client = endpoint.client()
+
+    listed = client.describe_instances()["Reservations"]
+    with pytest.raises(ClientError) as caught:
+        client.describe_instances(InstanceIds=[kept, purged])
+
+    assert [i["InstanceId"] for r in listed for i in r["Instances"]] == [kept]
+    assert caught.value.response["Error"]["Code"] == "InvalidInstanceID.NotFound"
+    assert purged in caught.value.response["Error"]["Message"]
 
 
 def test_insufficient_capacity_is_resource_exhausted_and_launches_nothing(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import datetime
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from mcm.api.core import PersistentVolumeSpec
 from mcm.api.machine import Machine
 from mcm.api.machineclass import MachineClass
-from mcm.clock import FakeClock
+from mcm.clock import FakeClock, utcnow
 from mcm.driver import (
     Code,
     CreateMachineRequest,
@@ -37,7 +38,9 @@ from mcm.driver import (
 )
 from mcm_provider_aws.credentials import Credentials
 from mcm_provider_aws.driver import (
+    DEFAULT_CONSISTENCY_TIMEOUT,
     IMAGE_LOOKUP_WAIT,
+    LAUNCH_TIME_SKEW,
     MAX_CLIENT_TOKEN_LINKS,
     AWSDriver,
     client_token,
@@ -977,6 +980,183 @@ def test_a_token_used_with_other_parameters_adopts_the_machines_instance(driver,
     assert response.provider_id == "aws:///eu-west-1/i-000000000000000a1"
     lookup = ec2.params("describe_instances")[0]
     assert {"Name": "tag:Name", "Values": ["web-0"]} in lookup["Filters"]
+
+
+def launched(instance_id: str, clock: FakeClock, *, age: float) -> dict[str, Any]:
+    """A RunInstances answer's instance: pending, launched *age* seconds before *clock*'s now."""
+    pending = instance(instance_id, state="pending")
+    pending["LaunchTime"] = utcnow(clock) - datetime.timedelta(seconds=age)
+    return pending
+
+
+LONG_AGO = 3600.0  # EC2 forgets a terminated instance about an hour after its termination
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        pytest.param(aws_error("InvalidInstanceID.NotFound", "DescribeInstances"), id="not-found"),
+        pytest.param({"Reservations": []}, id="empty"),
+    ],
+)
+def test_a_replay_launched_long_ago_that_ec2_no_longer_knows_moves_on_without_waiting(
+    driver, ec2, clock, unknown
+):
+    ec2.script(
+        "run_instances",
+        {"Instances": [launched("i-000000000000000a1", clock, age=LONG_AGO)]},
+        {"Instances": [launched("i-000000000000000b2", clock, age=0.0)]},
+    )
+    ec2.script("describe_instances", unknown, reservation(instance("i-000000000000000b2")))
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000b2"
+    assert clock.sleeps == []
+    assert [p["ClientToken"] for p in ec2.params("run_instances")] == [
+        client_token(machine()),
+        client_token_after(machine(), "i-000000000000000a1"),
+    ]
+    assert ec2.params("describe_instances") == [
+        {"InstanceIds": ["i-000000000000000a1"]},
+        {"InstanceIds": ["i-000000000000000b2"]},
+    ]
+
+
+@pytest.mark.parametrize(
+    "age",
+    [
+        pytest.param(0.0, id="just-launched"),
+        pytest.param(DEFAULT_CONSISTENCY_TIMEOUT, id="launched-a-consistency-timeout-ago"),
+        pytest.param(
+            DEFAULT_CONSISTENCY_TIMEOUT + LAUNCH_TIME_SKEW - 1, id="within-the-clock-skew"
+        ),
+        pytest.param(-LAUNCH_TIME_SKEW, id="ec2s-clock-ahead"),
+    ],
+)
+def test_a_launch_not_visible_yet_is_waited_for_even_when_its_launch_time_is_not_fresh(
+    driver, ec2, clock, age
+):
+    not_yet = aws_error("InvalidInstanceID.NotFound", "DescribeInstances")
+    ec2.script("run_instances", {"Instances": [launched("i-000000000000000a1", clock, age=age)]})
+    ec2.script("describe_instances", not_yet, not_yet, reservation(instance("i-000000000000000a1")))
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000a1"
+    assert len(clock.sleeps) == 2
+    assert len(ec2.params("run_instances")) == 1
+
+
+def test_a_launch_that_never_becomes_visible_still_times_out_after_the_consistency_wait(
+    driver, ec2, clock
+):
+    ec2.script("run_instances", {"Instances": [launched("i-000000000000000a1", clock, age=0.0)]})
+    ec2.script(
+        "describe_instances", *[aws_error("InvalidInstanceID.NotFound", "DescribeInstances")] * 50
+    )
+
+    with pytest.raises(MachineError) as caught:
+        create(driver)
+
+    assert caught.value.code is Code.INTERNAL
+    assert "timed out waiting for eventual consistency" in caught.value.message
+    assert len(ec2.params("run_instances")) == 1
+    assert DEFAULT_CONSISTENCY_TIMEOUT / 2 < sum(clock.sleeps) <= DEFAULT_CONSISTENCY_TIMEOUT
+
+
+def test_a_replay_launched_long_ago_that_ec2_still_shows_ends_the_chain(driver, ec2, clock):
+    ec2.script(
+        "run_instances", {"Instances": [launched("i-000000000000000a1", clock, age=LONG_AGO)]}
+    )
+    ec2.script("describe_instances", reservation(instance("i-000000000000000a1")))
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000a1"
+    assert clock.sleeps == []
+    assert len(ec2.params("run_instances")) == 1
+
+
+def test_a_replay_launched_long_ago_is_described_again_after_other_failures(driver, ec2, clock):
+    ec2.script(
+        "run_instances", {"Instances": [launched("i-000000000000000a1", clock, age=LONG_AGO)]}
+    )
+    ec2.script(
+        "describe_instances",
+        aws_error("RequestLimitExceeded", "DescribeInstances"),
+        reservation(instance("i-000000000000000a1")),
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000a1"
+    assert len(clock.sleeps) == 1
+    assert len(ec2.params("run_instances")) == 1
+
+
+def test_a_chain_of_forgotten_replays_ends_after_the_last_link_with_internal(driver, ec2, clock):
+    ids = [f"i-{n:017x}" for n in range(MAX_CLIENT_TOKEN_LINKS)]
+    ec2.script("run_instances", *[{"Instances": [launched(i, clock, age=LONG_AGO)]} for i in ids])
+    ec2.script("describe_instances", *[{"Reservations": []}] * MAX_CLIENT_TOKEN_LINKS)
+
+    with pytest.raises(MachineError) as caught:
+        create(driver)
+
+    assert caught.value.code is Code.INTERNAL
+    assert "no longer known to EC2" in caught.value.message
+    assert clock.sleeps == []
+
+
+def test_a_token_used_with_other_parameters_whose_instance_is_gone_continues_the_chain(driver, ec2):
+    ec2.script(
+        "run_instances",
+        aws_error("IdempotentParameterMismatch", "RunInstances"),
+        {"Instances": [instance("i-000000000000000b2", state="pending")]},
+    )
+    ec2.script(
+        "describe_instances",
+        {"Reservations": []},  # by tags: nothing live
+        reservation(instance("i-000000000000000a1", state="terminated")),  # by client token
+        reservation(instance("i-000000000000000b2")),
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000b2"
+    assert [p["ClientToken"] for p in ec2.params("run_instances")] == [
+        client_token(machine()),
+        client_token_after(machine(), "i-000000000000000a1"),
+    ]
+    by_token = ec2.params("describe_instances")[1]
+    assert by_token == {"Filters": [{"Name": "client-token", "Values": [client_token(machine())]}]}
+
+
+def test_a_token_used_with_other_parameters_adopts_its_live_instance_the_tags_miss(driver, ec2):
+    ec2.script("run_instances", aws_error("IdempotentParameterMismatch", "RunInstances"))
+    ec2.script(
+        "describe_instances",
+        {"Reservations": []},
+        reservation(instance("i-000000000000000a1", tags={"Name": "web-0"})),
+        reservation(instance("i-000000000000000a1", tags={"Name": "web-0"})),
+    )
+
+    response = create(driver)
+
+    assert response.provider_id == "aws:///eu-west-1/i-000000000000000a1"
+    assert len(ec2.params("run_instances")) == 1
+
+
+def test_a_token_used_with_other_parameters_whose_instance_cannot_be_found_is_internal(driver, ec2):
+    ec2.script("run_instances", aws_error("IdempotentParameterMismatch", "RunInstances"))
+    ec2.script("describe_instances", {"Reservations": []}, {"Reservations": []})
+
+    with pytest.raises(MachineError) as caught:
+        create(driver)
+
+    assert caught.value.code is Code.INTERNAL
+    assert "used other parameters and its VM cannot be found" in caught.value.message
+    assert len(ec2.params("run_instances")) == 1
 
 
 def test_an_instance_without_a_private_dns_name_is_internal(driver, ec2):
