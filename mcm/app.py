@@ -22,7 +22,11 @@ is the same thing as an object, for callers that want to look inside while it ru
 4. The HTTP server starts on ``--address:--port``: ``/metrics`` (the Prometheus registry, by
    default the process-wide one, with upstream's ``mcm_machine_*`` series), ``/healthz`` (``200``
    while the process runs, ``500`` once the controllers have begun shutting down) and ``/readyz``
-   (also ``500`` until this replica leads and its informer caches have synced).
+   (also ``500`` until this replica leads and its informer caches have synced). With leader
+   election, ``/healthz`` also fails (check ``leaderElection``) while this replica believes it
+   leads but has not renewed its Lease for the lease duration plus
+   `LEADER_ELECTION_HEALTH_TOLERANCE` (client-go's ``HealthzAdaptor``): a stuck leader gets
+   restarted by its liveness probe instead of blocking every other replica.
 5. With ``--leader-elect`` (the default) the replica campaigns for the Lease ``machine-controller``
    in ``--namespace`` (`mcm.leaderelection.LeaderElector`; identity: host name, ``_`` and a random
    UUID) and runs the controllers only while it leads. Without it, the controllers run at once.
@@ -155,6 +159,8 @@ from mcm.workqueue import (
 __all__ = [
     "CONTROLLER_USER_AGENT",
     "EVENT_COMPONENT",
+    "LEADER_ELECTION_HEALTH_CHECK",
+    "LEADER_ELECTION_HEALTH_TOLERANCE",
     "LEADER_ELECTION_USER_AGENT",
     "QUEUE_MACHINE",
     "QUEUE_MACHINE_CLASS",
@@ -179,6 +185,11 @@ LEADER_ELECTION_USER_AGENT = "machine-leader-election"
 """The user agent of the lease requests (upstream's)."""
 EVENT_COMPONENT = "machine-controller"
 """``source.component`` of the Events the controller writes."""
+LEADER_ELECTION_HEALTH_CHECK = "leaderElection"
+"""The name of the stuck-leader check in ``/healthz`` (client-go's ``HealthzAdaptor.Name``)."""
+LEADER_ELECTION_HEALTH_TOLERANCE = 20.0
+"""How long past its lease duration a leader may go without renewing before ``/healthz`` fails
+(kube-controller-manager's ``leaderElectionHealthzAdaptorTimeout``)."""
 
 QUEUE_MACHINE = "machine"
 QUEUE_TERMINATION = "machinetermination"
@@ -518,7 +529,14 @@ class MachineControllerApp:
             on_stopped_leading=lambda: logger.info("stopped leading as %s", self.identity),
             on_new_leader=self._report_leader,
         )
-        elector.run(self._halt)
+        self._server.add_health_check(
+            LEADER_ELECTION_HEALTH_CHECK,
+            functools.partial(elector.check, LEADER_ELECTION_HEALTH_TOLERANCE),
+        )
+        try:
+            elector.run(self._halt)
+        finally:
+            self._server.remove_check(LEADER_ELECTION_HEALTH_CHECK)
         return self._halt.is_set()
 
     def _report_leader(self, identity: str) -> None:

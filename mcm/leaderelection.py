@@ -200,12 +200,21 @@ class LeaderElector:
 
     def check(self, tolerance: float = 0.0) -> bool:
         """A health check (client-go's ``Check``): False when this candidate believes it leads but
-        has not renewed for longer than *lease_duration* + *tolerance* (a stuck leader)."""
+        has not renewed for longer than *lease_duration* + *tolerance* (a stuck leader), and logs
+        why, as the check's caller (`mcm.server.Server`) serves only its name."""
         with self._lock:
             if self._observed.holder_identity != self._identity:
                 return True
             age = self._clock.monotonic() - self._observed_at
-        return age <= self._lease_duration + tolerance
+        if age <= self._lease_duration + tolerance:
+            return True
+        logger.warning(
+            "Failed election to renew leadership on lease %s: last renewed %.1fs ago (limit %.1fs)",
+            self.description,
+            age,
+            self._lease_duration + tolerance,
+        )
+        return False
 
     # --- the election loop ------------------------------------------------------------------------
 
