@@ -10,9 +10,11 @@ sees its Machines' Nodes join and drain tests see pods go away. What it promises
   the VM's, labels ``kubernetes.io/hostname`` plus the VM's, its addresses) with the kubelet's
   conditions: ``Ready=True`` and ``MemoryPressure``/``DiskPressure``/``PIDPressure=False``. A VM
   joins *join_delay* seconds after the simulator first saw it running, measured on the injected
-  clock. A Node whose VM stopped running or left the source is deleted. The simulator marks the
-  Nodes it creates with the `SIMULATED_BY_ANNOTATION` annotation and never touches any other Node,
-  so a Node a test created itself is left alone. A failing VM source changes no Node.
+  clock. A Node whose VM stopped running or left the source is deleted, once: a Node that already
+  has a ``deletionTimestamp`` (one the machine controller's finalizer holds back) is left to its
+  finalizers, as a kubelet would leave it. The simulator marks the Nodes it creates with the
+  `SIMULATED_BY_ANNOTATION` annotation and never touches any other Node, so a Node a test created
+  itself is left alone. A failing VM source changes no Node.
 - **Conditions are the simulator's to set.** `KubeletSimulator.set_condition` (and the shorthands
   `make_not_ready`, `make_ready`, `set_disk_pressure`, `set_readonly_filesystem`) change what the
   kubelet reports and write it at once when the Node exists; otherwise it is reported from
@@ -231,6 +233,7 @@ class KubeletSimulator:
         self._first_seen: dict[str, float] = {}  # providerID -> monotonic time first seen running
         self._vm_nodes: set[str] = set()  # every node name a VM of the source ever had
         self._registered: set[str] = set()  # Nodes of ours that exist, as far as we know
+        self._removed: set[str] = set()  # uids of Nodes we deleted that may still be listed
         # node name -> condition type -> the condition as reported (JSON, with timestamps)
         self._conditions: dict[str, dict[str, JSON]] = {}
         self._last_heartbeat: dict[str, float] = {}  # node name -> monotonic time
@@ -418,12 +421,15 @@ class KubeletSimulator:
                 del self._first_seen[provider_id]
         self._vm_nodes.update(running)
         nodes = {node.metadata.name: node for node in view.nodes()}
+        self._removed.intersection_update(node.metadata.uid for node in nodes.values())
         for name, node in list(nodes.items()):
             if not self._owns(node):
                 continue
             vm = running.get(name)
             if vm is None or node.spec.provider_id != vm.provider_id:  # gone, or replaced
-                self._remove_node(name)
+                # Deleted already, by us or by others (finalizers may hold it): once is enough.
+                if not node.metadata.deleting and node.metadata.uid not in self._removed:
+                    self._remove_node(node)
                 del nodes[name]
         for name, vm in running.items():
             seen = self._first_seen.setdefault(vm.provider_id, now)
@@ -594,7 +600,8 @@ class KubeletSimulator:
             return
         self._last_heartbeat[node_name] = self._clock.monotonic()
 
-    def _remove_node(self, node_name: str) -> None:
+    def _remove_node(self, node: Node) -> None:
+        node_name = node.metadata.name
         try:
             self._api.delete(NODES, node_name)
         except NotFoundError:
@@ -603,6 +610,7 @@ class KubeletSimulator:
             logger.warning("%s: deleting node %s failed: %s", self.name, node_name, exc)
             return
         logger.info("%s: node %s removed: its VM is gone", self.name, node_name)
+        self._removed.add(node.metadata.uid)
         self._registered.discard(node_name)
         self._conditions.pop(node_name, None)
         self._last_heartbeat.pop(node_name, None)

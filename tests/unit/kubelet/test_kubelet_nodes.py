@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
+from mcm.api.constants import NODE_FINALIZER_NAME
 from mcm.api.meta import parse_time
 from mcm.errors import ServerError
 from mcm.kube.resources import NODES
@@ -96,6 +98,25 @@ def test_the_node_is_removed_when_its_vm_no_longer_runs(api, source, kubelet, va
     kubelet.sync_once()
 
     assert [n["metadata"]["name"] for n in api.stored_objects(NODES)] == [vm(2).node_name]
+
+
+def test_a_node_held_by_the_machine_controllers_finalizer_is_deleted_once(
+    api, source, kubelet, caplog
+):
+    source.add(vm(1))
+    kubelet.sync_once()
+    name = vm(1).node_name
+    api.patch(NODES, name, {"metadata": {"finalizers": [NODE_FINALIZER_NAME]}})
+    source.remove(vm(1).provider_id)
+
+    with caplog.at_level(logging.INFO, logger="mcm.testing.kubelet"):
+        kubelet.sync_once()
+        kubelet.sync_once()
+
+    deletes = [a for a in api.actions_for("delete", NODES) if a.name == name]
+    assert len(deletes) == 1
+    assert api.stored(NODES, name)["metadata"]["deletionTimestamp"]
+    assert sum(f"node {name} removed" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_nodes_the_simulator_did_not_register_are_left_alone(api, source, kubelet):
