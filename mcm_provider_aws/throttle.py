@@ -12,9 +12,9 @@ of their own. So the driver spaces its calls with the same buckets on its side:
   for the other mutating actions, one for Describe* calls, and per-action overrides. The defaults
   are AWS's published buckets: RunInstances 2/s with a burst of 5, other mutating actions 5/s with
   a burst of 50, non-mutating actions 20/s with a burst of 100.
-* `TokenBucket` is one bucket. A caller *reserves* a token and sleeps until it is due, on the
-  injected `Clock`; reservations may drive the bucket below zero, so concurrent callers are served
-  in the order they arrived and none is starved (Go's ``rate.Limiter.Reserve``).
+* Each bucket is an `mcm.tokenbucket.TokenBucket`. A caller *reserves* a token and sleeps until it
+  is due, on the injected `Clock`; reservations may drive the bucket below zero, so concurrent
+  callers are served in the order they arrived and none is starved (Go's ``rate.Limiter.Reserve``).
 * `ActionThrottler` holds one bucket per action for one scope (the driver keeps one per region and
   credentials, the scope of AWS's own buckets) and blocks in `ActionThrottler.acquire`.
 
@@ -31,6 +31,7 @@ from typing import Final
 import attrs
 
 from mcm.clock import Clock, RealClock
+from mcm.tokenbucket import TokenBucket
 
 __all__ = [
     "DEFAULT_DESCRIBE_RATE",
@@ -39,7 +40,6 @@ __all__ = [
     "ActionThrottler",
     "Rate",
     "Throttle",
-    "TokenBucket",
     "parse_action_rates",
     "parse_rate",
 ]
@@ -135,38 +135,6 @@ def parse_action_rates(text: str) -> dict[str, Rate]:
     return rates
 
 
-class TokenBucket:
-    """One token bucket, full at first; see the module docstring."""
-
-    def __init__(self, rate: Rate, *, clock: Clock) -> None:
-        self.rate = rate
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens = float(rate.burst)
-        self._last = clock.monotonic()
-
-    def reserve(self) -> float:
-        """Take a token now; return how many seconds the caller must wait before using it."""
-        with self._lock:
-            now = self._clock.monotonic()
-            elapsed = max(0.0, now - self._last)
-            self._last = now
-            self._tokens = min(
-                float(self.rate.burst), self._tokens + elapsed * self.rate.per_second
-            )
-            self._tokens -= 1.0
-            if self._tokens >= 0.0:
-                return 0.0
-            return -self._tokens / self.rate.per_second
-
-    @property
-    def tokens(self) -> float:
-        """Tokens available now (negative: that many callers are already waiting)."""
-        with self._lock:
-            elapsed = max(0.0, self._clock.monotonic() - self._last)
-            return min(float(self.rate.burst), self._tokens + elapsed * self.rate.per_second)
-
-
 class ActionThrottler:
     """One `TokenBucket` per EC2 action, shaped by a `Throttle`."""
 
@@ -182,7 +150,9 @@ class ActionThrottler:
             if action not in self._buckets:
                 rate = self.throttle.rate_for(action)
                 self._buckets[action] = (
-                    TokenBucket(rate, clock=self._clock) if rate is not None else None
+                    TokenBucket(rate.per_second, rate.burst, clock=self._clock)
+                    if rate is not None
+                    else None
                 )
             return self._buckets[action]
 

@@ -53,8 +53,8 @@ from mcm.kube.protocol import (
     Preconditions,
     WatchEvent,
 )
-from mcm.kube.ratelimit import TokenBucket
 from mcm.kube.resources import PODS, Resource
+from mcm.tokenbucket import TokenBucket
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ import threading
 from collections.abc import Hashable
 from typing import Generic, Protocol, TypeVar
 
-from mcm.clock import Clock, RealClock
+from mcm.clock import Clock
+from mcm.tokenbucket import TokenBucket
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
@@ -114,22 +115,10 @@ class BucketRateLimiter(Generic[K]):
     """
 
     def __init__(self, qps: float, burst: int, *, clock: Clock | None = None) -> None:
-        self._qps = qps
-        self._burst = burst
-        self._clock: Clock = clock if clock is not None else RealClock()
-        self._tokens = float(burst)
-        self._last = self._clock.monotonic()
-        self._lock = threading.Lock()
+        self._bucket = TokenBucket(qps, burst, clock=clock)
 
     def when(self, key: K) -> float:
-        with self._lock:
-            now = self._clock.monotonic()
-            elapsed = max(now - self._last, 0.0)
-            self._tokens = min(self._tokens + elapsed * self._qps, float(self._burst)) - 1.0
-            self._last = now
-            if self._tokens >= 0:
-                return 0.0
-            return -self._tokens / self._qps
+        return self._bucket.reserve()
 
     def forget(self, key: K) -> None:
         """Nothing to forget: the bucket does not track keys."""

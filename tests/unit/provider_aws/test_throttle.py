@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from mcm.clock import FakeClock
+from mcm.tokenbucket import TokenBucket
 from mcm_provider_aws.throttle import (
     DEFAULT_DESCRIBE_RATE,
     DEFAULT_MUTATING_RATE,
@@ -14,7 +15,6 @@ from mcm_provider_aws.throttle import (
     ActionThrottler,
     Rate,
     Throttle,
-    TokenBucket,
     parse_action_rates,
     parse_rate,
 )
@@ -54,7 +54,7 @@ def test_a_per_action_override_wins_and_disabling_turns_everything_off():
 
 def test_a_bucket_allows_its_burst_then_spaces_callers_at_its_rate():
     clock = FakeClock()
-    bucket = TokenBucket(Rate(2.0, 5), clock=clock)
+    bucket = TokenBucket(2.0, 5, clock=clock)
 
     burst = [bucket.reserve() for _ in range(5)]
     queued = [bucket.reserve(), bucket.reserve()]
@@ -67,7 +67,7 @@ def test_a_bucket_allows_its_burst_then_spaces_callers_at_its_rate():
 
 def test_a_bucket_refills_up_to_its_burst_only():
     clock = FakeClock()
-    bucket = TokenBucket(Rate(2.0, 5), clock=clock)
+    bucket = TokenBucket(2.0, 5, clock=clock)
     for _ in range(5):
         bucket.reserve()
 

@@ -1,12 +1,14 @@
-"""Client-side throttling of API requests: client-go's ``flowcontrol`` token bucket.
+"""One token bucket for every client-side limit: API requests, EC2 calls, work-queue retries.
 
-A `TokenBucket` holds up to *burst* tokens and refills at *qps* tokens per second. Every request to
-the API server takes one token before it is sent; when none is left, the caller waits until its
-token is due. Like Go's ``rate.Limiter.Reserve``, a reservation never fails: the bucket goes into
-debt and the reservation says how long to wait, so callers arriving together are spaced ``1/qps``
-seconds apart, in arrival order.
+A `TokenBucket` holds up to *burst* tokens and refills at *qps* tokens per second. A caller takes
+one token before it acts (an API request in `mcm.kube.client`, an EC2 call in the AWS provider, a
+retry in `mcm.workqueue.BucketRateLimiter`); when none is left, it waits until its token is due.
+Like Go's ``rate.Limiter.Reserve``, a reservation never fails: the bucket goes into debt and the
+reservation says how long to wait, so callers arriving together are spaced ``1/qps`` seconds apart,
+in arrival order.
 
-Tokens are taken, never given back: a watch takes one to open and holds none while it streams.
+Tokens are taken, never given back: a watch, for one, takes one to open and holds none while it
+streams.
 
 Time is read through an injected `mcm.clock.Clock`, so tests use `mcm.clock.FakeClock` and assert
 the computed waits instead of sleeping. Durations are float seconds.
@@ -53,6 +55,13 @@ class TokenBucket:
             if self._tokens >= 0:
                 return 0.0
             return -self._tokens / self._qps
+
+    @property
+    def tokens(self) -> float:
+        """Tokens available now (negative: that many callers are already waiting)."""
+        with self._lock:
+            elapsed = max(0.0, self._clock.monotonic() - self._last)
+            return min(float(self._burst), self._tokens + elapsed * self._qps)
 
     def accept(self) -> None:
         """Take one token; sleep on the clock until it is due (client-go ``RateLimiter.Accept``)."""

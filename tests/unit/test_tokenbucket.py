@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from mcm.clock import FakeClock
-from mcm.kube.ratelimit import TokenBucket
+from mcm.tokenbucket import TokenBucket
 
 BOUND = 5.0
 
