@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from mcm.api.constants import (
     LABEL_CANDIDATE_FOR_UPDATE,
@@ -63,16 +63,16 @@ from mcm.api.constants import (
     MACHINE_CLASS_KIND,
     MEDIUM_RETRY,
     NODE_FINALIZER_NAME,
-    NODE_IN_PLACE_UPDATE,
     PRESERVE_MACHINE_ANNOTATION_KEY,
     TAINT_CRITICAL_COMPONENTS_NOT_READY,
 )
-from mcm.api.core import Node, NodeCondition, Secret
+from mcm.api.core import Node, Secret
 from mcm.api.machine import Machine, MachinePhase
 from mcm.api.machineclass import MachineClass, SecretReference
 from mcm.api.meta import ObjectKey
 from mcm.cache import DeletedFinalStateUnknown, FuncHandler
 from mcm.controller.context import MachineControllerContext
+from mcm.controller.health import node_conditions_changed
 from mcm.controller.node import delete_machine_of_node, is_not_managed_by_mcm, machines_for_node
 from mcm.driver import Code
 from mcm.errors import MCMError
@@ -84,7 +84,6 @@ __all__ = [
     "in_place_update_labels_changed",
     "machine_class_event_handler",
     "machine_event_handler",
-    "node_conditions_changed",
     "node_event_handler",
     "on_machine_add",
     "on_machine_class_add",
@@ -218,22 +217,6 @@ def in_place_update_labels_changed(old: Node, new: Node) -> bool:
         if key == LABEL_UPDATE_RESULT and old_labels.get(key, "") != new_labels.get(key, ""):
             return True
     return False
-
-
-def node_conditions_changed(old: Sequence[NodeCondition], new: Sequence[NodeCondition]) -> bool:
-    """Do two condition lists differ by type and status (and reason, for ``InPlaceUpdate``)?
-
-    A condition type present in only one of them is a difference; timestamps and messages are not.
-    """
-    old_by_type = {condition.type: condition for condition in old}
-    new_types = {condition.type for condition in new}
-    for condition in new:
-        before = old_by_type.get(condition.type)
-        if before is None or before.status != condition.status:
-            return True
-        if condition.type == NODE_IN_PLACE_UPDATE and before.reason != condition.reason:
-            return True
-    return any(condition_type not in new_types for condition_type in old_by_type)
 
 
 def on_node_add(ctx: MachineControllerContext, node: Node) -> None:

@@ -22,7 +22,7 @@ from mcm.api.machine import Machine
 from mcm.api.machineclass import MachineClass
 from mcm.api.meta import ObjectKey
 from mcm.cache import DeletedFinalStateUnknown
-from mcm.controller import handlers
+from mcm.controller import handlers, health
 from mcm.kube.resources import MACHINES
 from mcm.testing.controller_env import ControllerEnv
 from tests.unit.machine_side.builders import (
@@ -384,7 +384,7 @@ def test_node_conditions_changed_compares_type_status_and_in_place_reason(
     old = [NodeCondition.from_dict(c) for c in machine_conditions]
     new = [NodeCondition.from_dict(c) for c in node_conditions]
 
-    assert handlers.node_conditions_changed(old, new) is changed
+    assert health.node_conditions_changed(old, new) is changed
 
 
 def test_a_node_deletion_seen_only_as_a_tombstone_without_state_is_ignored(
